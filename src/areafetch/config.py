@@ -1,0 +1,118 @@
+"""Settings: every `AREAFETCH_*` environment variable, validated once at start-up.
+
+Below this module nothing reads the environment: processes build one `Settings`
+and pass explicit values down.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# bullmq blocks on Redis for at most 10 s (BZPOPMIN in the worker, XREAD in QueueEvents).
+# A socket timeout must stay above that, or every idle wait ends in a TimeoutError.
+MAX_REDIS_BLOCK_S = 10.0
+
+Environment = Literal["development", "test", "production"]
+LogFormat = Literal["auto", "json", "console"]
+
+
+class Settings(BaseSettings):
+    """Every setting of areafetch; each field is the env var `AREAFETCH_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="AREAFETCH_", extra="ignore", frozen=True)
+
+    environment: Environment = "development"
+
+    # --- connections -------------------------------------------------------------------------
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_socket_timeout_s: float = Field(default=30.0, gt=MAX_REDIS_BLOCK_S + 2)
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/areafetch"
+    database_pool_size: int = Field(default=5, ge=1, le=100)
+
+    # --- queue -------------------------------------------------------------------------------
+    queue_prefix: str = Field(default="bull", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    job_attempts: int = Field(default=3, ge=1, le=50)
+    job_backoff_ms: int = Field(default=1000, ge=0, le=3_600_000)
+    keep_completed_age_s: int = Field(default=24 * 3600, ge=0)
+    keep_completed_count: int = Field(default=1000, ge=0)
+    keep_failed_age_s: int = Field(default=7 * 24 * 3600, ge=0)
+    keep_failed_count: int = Field(default=5000, ge=0)
+
+    # --- worker ------------------------------------------------------------------------------
+    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    cpu_workers: int = Field(default=0, ge=0, le=64, description="process-pool size; 0 = CPU count")
+    lock_duration_ms: int = Field(default=30_000, ge=1000)
+    stalled_interval_ms: int = Field(default=30_000, ge=1000)
+    max_stalled_count: int = Field(default=1, ge=0)
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+
+    # --- web ---------------------------------------------------------------------------------
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8000, ge=1, le=65535)
+
+    # --- logging -----------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: LogFormat = "auto"
+
+    # --- upstreams ---------------------------------------------------------------------------
+    overpass_url: str = "https://overpass-api.de/api/interpreter"
+    google_places_url: str = "https://places.googleapis.com"
+    google_api_key: SecretStr | None = None
+    osm_extract_path: Path | None = None
+    user_agent: str = "areafetch/0.1 (+https://github.com/areafetch/areafetch; ops@example.invalid)"
+
+    # --- rate limits, one set per upstream (see areafetch.ratelimit) -------------------------
+    # Overpass's public instance allows about 2 slots per IP and asks for one query at a time,
+    # under 10,000 requests and 1 GB a day.
+    overpass_rate_per_s: float = Field(default=0.5, gt=0, le=1000)
+    overpass_burst: int = Field(default=1, ge=1, le=1000)
+    overpass_max_in_flight: int = Field(default=1, ge=1, le=100)
+    overpass_max_wait_s: float = Field(default=600.0, gt=0)
+    overpass_daily_requests: int | None = Field(default=10_000, ge=1)
+    # Google Places: a per-minute quota (default 600/min per project); stay well under it.
+    google_places_rate_per_s: float = Field(default=5.0, gt=0, le=1000)
+    google_places_burst: int = Field(default=5, ge=1, le=1000)
+    google_places_max_in_flight: int = Field(default=4, ge=1, le=100)
+    google_places_max_wait_s: float = Field(default=120.0, gt=0)
+    google_places_daily_requests: int | None = Field(default=None, ge=1)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_scheme(cls, value: str) -> str:
+        if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_scheme(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in {"postgresql", "postgres"}:
+            raise ValueError("must be a postgresql://user:password@host:port/db URL")
+        return value
+
+    @field_validator("overpass_url", "google_places_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in {"http", "https"}:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> Settings:
+        key = self.google_api_key.get_secret_value() if self.google_api_key else ""
+        if self.environment == "production" and key.lower() in {"changeme", "change-me", "test", "xxx"}:
+            raise ValueError("AREAFETCH_GOOGLE_API_KEY holds a placeholder; set a real key")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()
