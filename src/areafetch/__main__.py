@@ -1,0 +1,3 @@
+from areafetch.cli import main
+
+main()

@@ -1,0 +1,26 @@
+"""Job kinds: payload and result models only (the web app imports this, never processors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from areafetch.jobs.base import JobModel, JobSpec, describe_validation_error
+from areafetch.jobs.test_job import TEST_JOB_SPEC, TestJobPayload, TestJobResult
+
+__all__ = [
+    "JOB_SPECS",
+    "TEST_JOB_SPEC",
+    "JobModel",
+    "JobSpec",
+    "TestJobPayload",
+    "TestJobResult",
+    "describe_validation_error",
+    "find_spec",
+]
+
+JOB_SPECS: tuple[JobSpec[Any, Any], ...] = (TEST_JOB_SPEC,)
+
+
+def find_spec(queue: str, name: str) -> JobSpec[Any, Any] | None:
+    """The spec of job `name` on `queue`, or None for a job kind we do not know."""
+    return next((spec for spec in JOB_SPECS if spec.queue == queue and spec.name == name), None)

@@ -1,0 +1,50 @@
+"""The shape of a processor and the resources it is given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from areafetch.config import Settings
+    from areafetch.cpu import CpuPool
+    from areafetch.jobs import JobModel
+
+__all__ = ["JobContext", "Processor", "Resources"]
+
+PayloadT = TypeVar("PayloadT", bound="JobModel", contravariant=True)
+ResultT = TypeVar("ResultT", bound="JobModel", covariant=True)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a worker process opens once and shares with every job."""
+
+    settings: Settings
+    engine: AsyncEngine
+    redis: Redis
+    cpu: CpuPool
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """One job's view of the worker: shared resources plus who and which attempt it is."""
+
+    resources: Resources
+    job_id: str
+    queue: str
+    name: str
+    attempt: int
+    bullmq_job: Any  # bullmq.Job, for progress updates
+
+    async def report_progress(self, progress: int | float | dict[str, Any]) -> None:
+        await self.bullmq_job.updateProgress(progress)
+
+
+class Processor(Protocol[PayloadT, ResultT]):
+    """`async def process(payload, ctx) -> result`: the work of one job kind."""
+
+    async def __call__(self, payload: PayloadT, ctx: JobContext, /) -> ResultT: ...

@@ -1,0 +1,147 @@
+"""The producer side (the story's `src/lib/queue.ts`): one Queue per name, typed enqueue functions.
+
+Job ids are ours (uuid4 hex) so that one id names one job across all queues, and
+`find_job` can answer `GET /api/jobs/{id}` without being told the queue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar, get_args
+
+from bullmq import Job, Queue
+from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
+
+from areafetch.config import Settings
+from areafetch.constants import ALL_QUEUES
+from areafetch.errors import ServiceUnavailable
+from areafetch.jobs import TEST_JOB_SPEC, JobModel, JobSpec, TestJobPayload
+from areafetch.redis import connection_options, redacted_url
+
+__all__ = ["JobPublic", "JobState", "Queues", "default_job_options", "enqueue", "enqueue_test_job"]
+
+PayloadT = TypeVar("PayloadT", bound=JobModel)
+
+JobState = Literal[
+    "waiting", "delayed", "active", "completed", "failed", "prioritized", "waiting-children", "unknown"
+]
+
+
+_KNOWN_STATES = frozenset(get_args(JobState))
+
+
+class JobPublic(BaseModel):
+    """A job as the HTTP API shows it."""
+
+    id: str
+    queue: str
+    name: str
+    state: JobState
+    progress: int | float | dict[str, Any] | list[Any] | str | bool | None
+    result: Any = Field(default=None, description="the job's return value once completed")
+    failed_reason: str | None = None
+    attempts_made: int
+    created_at: datetime
+    processed_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+def default_job_options(settings: Settings) -> dict[str, Any]:
+    """Retries with exponential backoff; finished jobs trimmed by age and count so Redis stays bounded."""
+    return {
+        "attempts": settings.job_attempts,
+        "backoff": {"type": "exponential", "delay": settings.job_backoff_ms},
+        "removeOnComplete": {"age": settings.keep_completed_age_s, "count": settings.keep_completed_count},
+        "removeOnFail": {"age": settings.keep_failed_age_s, "count": settings.keep_failed_count},
+    }
+
+
+class Queues:
+    """The Queue of every queue name, created on first use, reused, closed together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._queues: dict[str, Queue] = {}
+
+    def get(self, name: str) -> Queue:
+        queue = self._queues.get(name)
+        if queue is None:
+            options = {
+                "prefix": self._settings.queue_prefix,
+                "connection": connection_options(
+                    self._settings.redis_url, socket_timeout_s=self._settings.redis_socket_timeout_s
+                ),
+                "defaultJobOptions": default_job_options(self._settings),
+            }
+            queue = self._queues[name] = Queue(name, options)
+        return queue
+
+    @property
+    def redis_label(self) -> str:
+        return redacted_url(self._settings.redis_url)
+
+    async def close(self) -> None:
+        queues, self._queues = list(self._queues.values()), {}
+        for queue in queues:
+            await queue.close()
+
+
+async def enqueue(
+    queues: Queues,
+    spec: JobSpec[PayloadT, Any],
+    payload: PayloadT,
+    *,
+    delay_ms: int = 0,
+    job_id: str | None = None,
+) -> str:
+    """Validate `payload` against its spec and add it to the spec's queue; returns the job id."""
+    data = spec.dump_payload(spec.payload_model.model_validate(payload))
+    options: dict[str, Any] = {"jobId": job_id or uuid.uuid4().hex}
+    if delay_ms:
+        options["delay"] = delay_ms
+    try:
+        job = await queues.get(spec.queue).add(spec.name, data, options)
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
+    return str(job.id)
+
+
+async def enqueue_test_job(queues: Queues, payload: TestJobPayload, *, delay_ms: int = 0) -> str:
+    """The story's `addTestJob`: put one test job on the `test-jobs` queue."""
+    return await enqueue(queues, TEST_JOB_SPEC, payload, delay_ms=delay_ms)
+
+
+async def find_job(queues: Queues, job_id: str) -> JobPublic | None:
+    """The job with this id in whichever queue holds it, or None."""
+    try:
+        for name in ALL_QUEUES:
+            queue = queues.get(name)
+            job = await Job.fromId(queue, job_id)
+            if job is not None:
+                state = await queue.getJobState(job_id)
+                return _to_public(job, name, str(state))
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
+    return None
+
+
+def _to_public(job: Job, queue: str, state: str) -> JobPublic:
+    return JobPublic(
+        id=str(job.id),
+        queue=queue,
+        name=str(job.name),
+        state=state if state in _KNOWN_STATES else "unknown",
+        progress=job.progress,
+        result=job.returnvalue,
+        failed_reason=job.failedReason,
+        attempts_made=int(job.attemptsMade),
+        created_at=_from_ms(job.timestamp) or datetime.now(UTC),
+        processed_at=_from_ms(job.processedOn),
+        finished_at=_from_ms(job.finishedOn),
+    )
+
+
+def _from_ms(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value / 1000, UTC) if value else None

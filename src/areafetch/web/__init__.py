@@ -1,0 +1,1 @@
+"""The FastAPI web app: validates requests, enqueues jobs, reads results. Never imports processors."""

@@ -1,0 +1,44 @@
+"""The app factory: routes, error handlers and the lifespan; nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from areafetch import __version__
+from areafetch.config import Settings, get_settings
+from areafetch.log import configure_logging
+from areafetch.web.errors import install_error_handlers
+from areafetch.web.routes import health, jobs
+from areafetch.web.state import AppState
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the web app; resources are opened in the lifespan, not here."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = AppState.open(settings)
+        app.state.areafetch = state
+        try:
+            yield
+        finally:
+            await state.close()
+
+    app = FastAPI(title="areafetch", version=__version__, lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """uvicorn's factory for `areafetch web`: settings and logging from the environment."""
+    settings = get_settings()
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
+    return create_app(settings)

@@ -1,0 +1,233 @@
+"""The worker process (the story's `worker/index.ts`), top to bottom.
+
+`areafetch worker` → `run_worker`: open the shared resources (PostgreSQL engine, Redis
+client, CPU process pool), wait until Redis answers, start one bullmq `Worker` per
+queue inside the running loop, then wait for SIGTERM/SIGINT. Each job is validated
+against its spec (an invalid payload fails at once, never retried), handed to its
+processor, and logged on start, completion and failure with its duration. On a signal
+the workers stop taking jobs, in-flight jobs get `shutdown_grace_s` to finish, then
+they are force-closed (a second signal forces at once); connections close; exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from bullmq import UnrecoverableError, Worker
+from redis.exceptions import RedisError
+
+from areafetch.config import Settings
+from areafetch.cpu import CpuPool
+from areafetch.db import create_engine
+from areafetch.errors import InvalidPayload
+from areafetch.jobs import find_spec
+from areafetch.log import get_logger
+from areafetch.processors import PROCESSORS, JobContext, Resources
+from areafetch.redis import connection_options, create_client, redacted_url
+
+__all__ = ["WorkerProcess", "run_worker", "served_queues"]
+
+log = get_logger("areafetch.worker")
+
+BullmqProcessor = Callable[[Any, str], Awaitable[Any]]
+
+
+def served_queues() -> tuple[str, ...]:
+    """Every queue that has at least one processor."""
+    return tuple(dict.fromkeys(spec.queue for spec in PROCESSORS))
+
+
+async def run_worker(
+    settings: Settings, *, concurrency: int | None = None, queues: Iterable[str] | None = None
+) -> None:
+    """Run a worker process until SIGTERM/SIGINT; returns after a clean shutdown."""
+    process = WorkerProcess(settings, concurrency=concurrency, queues=queues)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, process.request_stop, signum)
+    try:
+        await process.run()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+class WorkerProcess:
+    """One OS process serving one or more queues with bullmq Workers."""
+
+    def __init__(
+        self, settings: Settings, *, concurrency: int | None = None, queues: Iterable[str] | None = None
+    ) -> None:
+        self.settings = settings
+        self.concurrency = concurrency or settings.worker_concurrency
+        self.queue_names = tuple(queues or served_queues())
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+        self._workers: list[Worker] = []
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def request_stop(self, signum: int | None = None) -> None:
+        """Signal handler: the first call stops gracefully, a second forces."""
+        if self._stop.is_set():
+            log.warning("worker.force_requested", signal=signum)
+            self._force.set()
+            return
+        log.info("worker.stopping", signal=signum, grace_s=self.settings.shutdown_grace_s)
+        self._stop.set()
+
+    async def run(self) -> None:
+        resources = self._open_resources()
+        try:
+            if not await self._wait_for_redis(resources):
+                return
+            self._workers = [self._start_worker(name, resources) for name in self.queue_names]
+            log.info(
+                "worker.started",
+                worker=self.name,
+                queues=list(self.queue_names),
+                concurrency=self.concurrency,
+                redis=redacted_url(self.settings.redis_url),
+            )
+            await self._stop.wait()
+            await self._close_workers()
+        finally:
+            await self._close_resources(resources)
+        log.info("worker.stopped", worker=self.name)
+
+    def _open_resources(self) -> Resources:
+        settings = self.settings
+        return Resources(
+            settings=settings,
+            engine=create_engine(settings.database_url, pool_size=settings.database_pool_size),
+            redis=create_client(settings.redis_url, socket_timeout_s=settings.redis_socket_timeout_s),
+            cpu=CpuPool(settings.cpu_workers),
+        )
+
+    async def _wait_for_redis(self, resources: Resources) -> bool:
+        """Ping until Redis answers (it may start after us); False when stopped meanwhile."""
+        delay_s = 0.2
+        while not self._stop.is_set():
+            try:
+                await resources.redis.ping()
+                return True
+            except (RedisError, OSError) as exc:
+                log.warning("redis.unreachable", error=str(exc), retry_in_s=delay_s)
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=delay_s)
+            except TimeoutError:
+                delay_s = min(delay_s * 2, 5.0)
+        return False
+
+    def _start_worker(self, queue_name: str, resources: Resources) -> Worker:
+        settings = self.settings
+        worker = Worker(
+            queue_name,
+            self._processor_for(queue_name, resources),
+            {
+                "autorun": False,
+                "name": self.name,
+                "prefix": settings.queue_prefix,
+                "concurrency": self.concurrency,
+                "lockDuration": settings.lock_duration_ms,
+                "stalledInterval": settings.stalled_interval_ms,
+                "maxStalledCount": settings.max_stalled_count,
+                "connection": connection_options(
+                    settings.redis_url, socket_timeout_s=settings.redis_socket_timeout_s
+                ),
+            },
+        )
+        worker.on("error", lambda err, *_: log.warning("bullmq.error", queue=queue_name, error=repr(err)))
+        worker.on("stalled", lambda job_id, *_: log.warning("job.stalled", queue=queue_name, job_id=job_id))
+        task = asyncio.ensure_future(worker.run())
+        task.add_done_callback(self._on_worker_exit)
+        return worker
+
+    def _on_worker_exit(self, task: asyncio.Future[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None and not self._stop.is_set():
+            log.error("worker.crashed", error=repr(task.exception()))
+            self._stop.set()
+
+    async def _close_workers(self) -> None:
+        """Stop taking jobs; give in-flight ones the grace period (or until a second signal); then force."""
+        closing = [asyncio.ensure_future(worker.close()) for worker in self._workers]
+        all_closed: asyncio.Future[Any] = asyncio.gather(*closing, return_exceptions=True)
+        forced: asyncio.Future[Any] = asyncio.ensure_future(self._force.wait())
+        await asyncio.wait(
+            [all_closed, forced], timeout=self.settings.shutdown_grace_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        forced.cancel()
+        if not all_closed.done():
+            unfinished = [
+                worker for worker, task in zip(self._workers, closing, strict=True) if not task.done()
+            ]
+            log.warning("worker.force_closing", jobs_in_flight=sum(len(worker.jobs) for worker in unfinished))
+            await asyncio.gather(*(worker.close(force=True) for worker in unfinished), return_exceptions=True)
+        await all_closed
+
+    async def _close_resources(self, resources: Resources) -> None:
+        resources.cpu.close()
+        await resources.engine.dispose()
+        await resources.redis.aclose()
+
+    # --- jobs -----------------------------------------------------------------------------
+
+    def _processor_for(self, queue_name: str, resources: Resources) -> BullmqProcessor:
+        async def process(job: Any, token: str) -> Any:
+            return await self._process_job(job, queue_name, resources)
+
+        return process
+
+    async def _process_job(self, job: Any, queue_name: str, resources: Resources) -> Any:
+        attempt = int(job.attemptsMade) + 1
+        fields = {"job_id": str(job.id), "queue": queue_name, "name": job.name, "attempt": attempt}
+        started = time.perf_counter()
+        log.info("job.started", **fields)
+        try:
+            result = await self._dispatch(job, queue_name, resources, attempt)
+        except asyncio.CancelledError:
+            log.warning("job.interrupted", **fields, duration_ms=_elapsed_ms(started))
+            raise
+        except Exception as exc:
+            final = isinstance(exc, UnrecoverableError) or attempt >= int(job.opts.get("attempts") or 1)
+            log.warning(
+                "job.failed",
+                **fields,
+                duration_ms=_elapsed_ms(started),
+                error=str(exc) or type(exc).__name__,
+                will_retry=not final,
+            )
+            raise
+        log.info("job.completed", **fields, duration_ms=_elapsed_ms(started))
+        return result
+
+    async def _dispatch(self, job: Any, queue_name: str, resources: Resources, attempt: int) -> Any:
+        spec = find_spec(queue_name, str(job.name))
+        processor = PROCESSORS.get(spec) if spec else None
+        if spec is None or processor is None:
+            raise UnrecoverableError(f"unknown job name {job.name!r} on queue {queue_name!r}")
+        try:
+            payload = spec.parse_payload(job.data)
+        except InvalidPayload as exc:
+            raise UnrecoverableError(str(exc)) from exc
+        ctx = JobContext(
+            resources=resources,
+            job_id=str(job.id),
+            queue=queue_name,
+            name=spec.name,
+            attempt=attempt,
+            bullmq_job=job,
+        )
+        result = await processor(payload, ctx)
+        return spec.result_model.model_validate(result).model_dump(mode="json")
+
+
+def _elapsed_ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
