@@ -18,7 +18,7 @@ from areafetch.config import Settings
 from areafetch.constants import ALL_QUEUES
 from areafetch.errors import ServiceUnavailable
 from areafetch.jobs import TEST_JOB_SPEC, JobModel, JobSpec, TestJobPayload
-from areafetch.redis import connection_options, redacted_url
+from areafetch.redis import create_client, redacted_url
 
 __all__ = ["JobPublic", "JobState", "Queues", "default_job_options", "enqueue", "enqueue_test_job"]
 
@@ -61,8 +61,9 @@ def default_job_options(settings: Settings) -> dict[str, Any]:
 class Queues:
     """The Queue of every queue name, created on first use, reused, closed together."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, connection_retries: int = 3) -> None:
         self._settings = settings
+        self._connection_retries = connection_retries
         self._queues: dict[str, Queue] = {}
 
     def get(self, name: str) -> Queue:
@@ -70,8 +71,12 @@ class Queues:
         if queue is None:
             options = {
                 "prefix": self._settings.queue_prefix,
-                "connection": connection_options(
-                    self._settings.redis_url, socket_timeout_s=self._settings.redis_socket_timeout_s
+                # A client of our own (not bullmq's 20 retries of up to 20 s): producers answer
+                # HTTP requests and must fail fast while Redis is down.
+                "connection": create_client(
+                    self._settings.redis_url,
+                    socket_timeout_s=self._settings.redis_socket_timeout_s,
+                    retries=self._connection_retries,
                 ),
                 "defaultJobOptions": default_job_options(self._settings),
             }

@@ -44,16 +44,19 @@ def connection_options(url: str, *, socket_timeout_s: float) -> RedisOptions:
     return options
 
 
-def create_client(url: str, *, socket_timeout_s: float, decode_responses: bool = True) -> aioredis.Redis:
-    """A pooled asyncio client for our own commands (limiter, health checks, metrics).
+def create_client(
+    url: str, *, socket_timeout_s: float, decode_responses: bool = True, retries: int = 12
+) -> aioredis.Redis:
+    """A pooled asyncio client for our own commands (producers, limiter, health checks, metrics).
 
-    Connection errors are retried with jittered backoff for about a minute, which
-    rides out a Redis restart without hiding a longer outage.
+    Connection errors are retried with jittered backoff (0.1 s doubling up to 5 s); the
+    default 12 retries ride out a Redis restart in a worker. The web app passes fewer so
+    a request fails fast (503) instead of hanging while Redis is down.
     """
     return aioredis.Redis(
         **connection_options(url, socket_timeout_s=socket_timeout_s),
         decode_responses=decode_responses,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.1, cap=5.0), retries=12),
+        retry=Retry(ExponentialWithJitterBackoff(base=0.1, cap=5.0), retries=retries),
         retry_on_error=[BusyLoadingError, ConnectionError, TimeoutError],
     )
 

@@ -29,7 +29,9 @@ class AppState:
         return cls(
             settings=settings,
             queues=Queues(settings),
-            redis=create_client(settings.redis_url, socket_timeout_s=settings.redis_socket_timeout_s),
+            redis=create_client(
+                settings.redis_url, socket_timeout_s=settings.redis_socket_timeout_s, retries=2
+            ),
             engine=create_engine(settings.database_url, pool_size=settings.database_pool_size),
         )
 

@@ -1,0 +1,40 @@
+"""Redis key names of one limiter, all under one hash tag so they share a Redis Cluster slot."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from areafetch.constants import LIMITER_KEY_PREFIX
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterKeys:
+    """The keys of the limiter ``name``: ``{areafetch:limiter:<name>}:<part>``."""
+
+    name: str
+    state: str
+    leases: str
+    wake: str
+    budget: str
+
+    @classmethod
+    def for_name(cls, name: str) -> LimiterKeys:
+        if not _NAME.match(name):
+            raise ValueError(
+                f"limiter name {name!r} must be 1-128 characters of letters, digits and _.:- "
+                "starting with a letter or digit"
+            )
+        tag = f"{{{LIMITER_KEY_PREFIX}:{name}}}"
+        return cls(
+            name=name,
+            state=f"{tag}:state",
+            leases=f"{tag}:leases",
+            wake=f"{tag}:wake",
+            budget=f"{tag}:budget",
+        )
+
+    def all(self) -> tuple[str, ...]:
+        return (self.state, self.leases, self.wake, self.budget)

@@ -1,0 +1,71 @@
+"""`LimitPolicy`: the limits of one upstream, and `policy_for`, which builds it from `Settings`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from areafetch.ratelimit.gcra import emission_interval_us
+
+if TYPE_CHECKING:
+    from areafetch.config import Settings
+
+__all__ = ["LimitPolicy", "Upstream", "policy_for"]
+
+Upstream = Literal["overpass", "google_places"]
+
+
+class LimitPolicy(BaseModel):
+    """The limits one upstream (or one endpoint of it) is called under, shared by every worker.
+
+    Attributes:
+        rate_per_s: sustained requests per second (the GCRA emission rate).
+        burst: requests that may go back to back after a quiet spell; in every window of
+            length W at most ``burst + rate_per_s * W`` requests are granted.
+        max_in_flight: requests running at the same time, across all processes.
+        max_wait_s: the longest a caller waits for its slot; a slot further away raises
+            `LimiterTimeout` and reserves nothing. A limiter whose shared state is missing
+            (first use, Redis restarted) starts with an empty bucket, so keep this above
+            ``1 / rate_per_s``.
+        daily_requests: requests per UTC day, or None for no budget.
+        daily_bytes: response bytes per UTC day (counted with `Limiter.record_bytes`), or None.
+        lease_ttl_s: how long an in-flight lease lives without renewal; a crashed holder's
+            lease frees itself after this. Running calls renew theirs every third of it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rate_per_s: float = Field(gt=0, le=100_000)
+    burst: int = Field(default=1, ge=1, le=100_000)
+    max_in_flight: int = Field(default=1, ge=1, le=10_000)
+    max_wait_s: float = Field(default=60.0, ge=0, le=7 * 86_400)
+    daily_requests: int | None = Field(default=None, ge=1)
+    daily_bytes: int | None = Field(default=None, ge=1)
+    lease_ttl_s: float = Field(default=30.0, ge=0.1, le=3600)
+
+    @property
+    def emission_interval_us(self) -> int:
+        """``1 / rate_per_s`` in whole microseconds, rounded up."""
+        return emission_interval_us(self.rate_per_s)
+
+
+def policy_for(settings: Settings, upstream: Upstream) -> LimitPolicy:
+    """The policy of one upstream, from its `AREAFETCH_<UPSTREAM>_*` settings."""
+    if upstream == "overpass":
+        return LimitPolicy(
+            rate_per_s=settings.overpass_rate_per_s,
+            burst=settings.overpass_burst,
+            max_in_flight=settings.overpass_max_in_flight,
+            max_wait_s=settings.overpass_max_wait_s,
+            daily_requests=settings.overpass_daily_requests,
+        )
+    if upstream == "google_places":
+        return LimitPolicy(
+            rate_per_s=settings.google_places_rate_per_s,
+            burst=settings.google_places_burst,
+            max_in_flight=settings.google_places_max_in_flight,
+            max_wait_s=settings.google_places_max_wait_s,
+            daily_requests=settings.google_places_daily_requests,
+        )
+    raise ValueError(f"unknown upstream {upstream!r}")

@@ -1,0 +1,121 @@
+"""Fixtures on real services: a throwaway PostgreSQL database per run, a Redis key prefix per test,
+and factories for the worker and web processes, started as the OS processes they are in production."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from areafetch.config import Settings
+from areafetch.db import migrate
+from areafetch.db.engine import async_url
+from areafetch.queue import Queues
+from areafetch.web.app import create_app
+from tests.helpers import ProcessFactory, settings_env
+
+ADMIN_DATABASE_URL = os.environ.get(
+    "AREAFETCH_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("AREAFETCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _dsn(database_url: str) -> str:
+    return async_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh, migrated database for this test run; dropped at the end."""
+    name = f"areafetch_test_{uuid.uuid4().hex[:12]}"
+    url = async_url(ADMIN_DATABASE_URL).set(drivername="postgresql", database=name)
+    database_url = url.render_as_string(hide_password=False)
+    migrate(database_url)
+    yield database_url
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(_dsn(ADMIN_DATABASE_URL))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture
+def queue_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def settings(database_url: str, queue_prefix: str) -> AsyncIterator[Settings]:
+    """Settings for one test: its own queue prefix (its keys are deleted afterwards)."""
+    yield Settings(
+        environment="test",
+        redis_url=REDIS_URL,
+        database_url=database_url,
+        queue_prefix=queue_prefix,
+        job_backoff_ms=200,
+        shutdown_grace_s=10,
+        log_format="json",
+        cpu_workers=1,
+    )
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{queue_prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The web app in this process, with its lifespan running."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[ProcessFactory]:
+    """Starts `areafetch` commands as OS processes; kills whatever is still running at the end."""
+    factory = ProcessFactory(tmp_path)
+    yield factory
+    factory.kill_all()
+
+
+@pytest.fixture
+def env(settings: Settings) -> dict[str, str]:
+    return settings_env(settings)
+
+
+@pytest.fixture
+async def queues(settings: Settings) -> AsyncIterator[Queues]:
+    """The producer side, as the web app uses it."""
+    producer = Queues(settings)
+    yield producer
+    await producer.close()

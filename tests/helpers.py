@@ -1,0 +1,160 @@
+"""Test helpers: run `areafetch` as child processes, read their JSON logs, await conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import SecretStr
+
+from areafetch.config import Settings
+
+T = TypeVar("T")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a child process needs to build the same Settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AREAFETCH_")}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"AREAFETCH_{name.upper()}"] = str(value)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout_s: float, interval_s: float = 0.05, what: str = ""
+) -> T:
+    """Await `probe()` until it returns something truthy; fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what or probe}")
+        await asyncio.sleep(interval_s)
+
+
+class ChildProcess:
+    """An `areafetch` command running as its own OS process, its stderr/stdout in a log file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.args = args
+        self.log_path = log_path
+        self._log_file = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "areafetch", *args],
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def events(self, event: str | None = None, **match: Any) -> list[dict[str, Any]]:
+        """The JSON log lines (optionally only those with this event and these fields)."""
+        found = []
+        for line in self.text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            if event is not None and record.get("event") != event:
+                continue
+            if all(record.get(key) == value for key, value in match.items()):
+                found.append(record)
+        return found
+
+    async def wait_for_event(self, event: str, *, timeout_s: float = 30, **match: Any) -> dict[str, Any]:
+        async def probe() -> dict[str, Any] | None:
+            if self.proc.poll() is not None and not self.events(event, **match):
+                raise AssertionError(
+                    f"{self.args} exited ({self.proc.returncode}) before {event}:\n{self.text()}"
+                )
+            records = self.events(event, **match)
+            return records[0] if records else None
+
+        return await eventually(probe, timeout_s=timeout_s, what=f"{event} {match} in {self.args}")
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(signum)
+
+    async def wait_exit(self, timeout_s: float = 30) -> int:
+        code = await asyncio.wait_for(asyncio.to_thread(self.proc.wait), timeout=timeout_s)
+        self._log_file.close()
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self._log_file.close()
+
+
+class ProcessFactory:
+    """Starts worker and web processes for a test and kills any left running."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.children: list[ChildProcess] = []
+
+    def start(self, args: list[str], env: dict[str, str]) -> ChildProcess:
+        log_path = self.tmp_path / f"{args[0]}-{len(self.children)}.log"
+        child = ChildProcess(args, env, log_path)
+        self.children.append(child)
+        return child
+
+    async def worker(self, env: dict[str, str], *args: str, ready: bool = True) -> ChildProcess:
+        child = self.start(["worker", *args], env)
+        if ready:
+            await child.wait_for_event("worker.started")
+        return child
+
+    async def web(self, env: dict[str, str]) -> tuple[ChildProcess, str]:
+        port = free_port()
+        child = self.start(["web", "--host", "127.0.0.1", "--port", str(port)], env)
+        base_url = f"http://127.0.0.1:{port}"
+
+        async def healthy() -> bool:
+            if child.proc.poll() is not None:
+                raise AssertionError(f"web exited early:\n{child.text()}")
+            try:
+                async with httpx.AsyncClient() as client:
+                    return (await client.get(f"{base_url}/healthz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(healthy, timeout_s=30, interval_s=0.1, what="web /healthz")
+        return child, base_url
+
+    def kill_all(self) -> None:
+        for child in self.children:
+            child.kill()
