@@ -1,0 +1,56 @@
+"""Settings: env vars validated at start-up, errors naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from areafetch.config import MAX_REDIS_BLOCK_S, Settings
+
+
+def test_defaults_are_valid_and_keep_socket_timeout_above_bullmq_blocking() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+
+    assert settings.redis_socket_timeout_s > MAX_REDIS_BLOCK_S
+    assert settings.queue_prefix == "bull"
+
+
+def test_env_vars_are_read_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AREAFETCH_REDIS_URL", "rediss://:pw@redis.example:6380/2")
+    monkeypatch.setenv("AREAFETCH_WORKER_CONCURRENCY", "7")
+
+    settings = Settings()
+
+    assert settings.redis_url == "rediss://:pw@redis.example:6380/2"
+    assert settings.worker_concurrency == 7
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("AREAFETCH_REDIS_URL", "http://x", "redis_url"),
+        ("AREAFETCH_DATABASE_URL", "mysql://x/y", "database_url"),
+        ("AREAFETCH_REDIS_SOCKET_TIMEOUT_S", "5", "redis_socket_timeout_s"),
+        ("AREAFETCH_WORKER_CONCURRENCY", "0", "worker_concurrency"),
+        ("AREAFETCH_QUEUE_PREFIX", "has space", "queue_prefix"),
+        ("AREAFETCH_OVERPASS_URL", "ftp://x", "overpass_url"),
+    ],
+)
+def test_bad_env_var_names_the_field(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, field: str) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+
+    assert field in str(caught.value)
+
+
+def test_placeholder_google_key_is_refused_in_production() -> None:
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings(environment="production", google_api_key="changeme")  # type: ignore[arg-type]
+
+
+def test_secret_key_is_hidden_in_repr() -> None:
+    settings = Settings(google_api_key="real-secret-value")  # type: ignore[arg-type]
+
+    assert "real-secret-value" not in repr(settings)
