@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     google_places_max_wait_s: float = Field(default=120.0, gt=0)
     google_places_daily_requests: int | None = Field(default=None, ge=1)
 
+    @field_validator("google_api_key", "osm_extract_path", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url_scheme(cls, value: str) -> str:
