@@ -55,6 +55,21 @@ async def eventually(
         await asyncio.sleep(interval_s)
 
 
+async def wait_healthy(base_url: str, child: ChildProcess, *, timeout_s: float) -> None:
+    """Await `/healthz` answering 200 from the web app `child` serves (fails if it exits)."""
+
+    async def healthy() -> bool:
+        if child.proc.poll() is not None:
+            raise AssertionError(f"{child.args} exited early:\n{child.text()}")
+        try:
+            async with httpx.AsyncClient() as client:
+                return (await client.get(f"{base_url}/healthz")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await eventually(healthy, timeout_s=timeout_s, interval_s=0.1, what=f"{base_url}/healthz")
+
+
 class ChildProcess:
     """An `areafetch` command running as its own OS process, its stderr/stdout in a log file."""
 
@@ -142,17 +157,7 @@ class ProcessFactory:
         port = free_port()
         child = self.start(["web", "--host", "127.0.0.1", "--port", str(port)], env)
         base_url = f"http://127.0.0.1:{port}"
-
-        async def healthy() -> bool:
-            if child.proc.poll() is not None:
-                raise AssertionError(f"web exited early:\n{child.text()}")
-            try:
-                async with httpx.AsyncClient() as client:
-                    return (await client.get(f"{base_url}/healthz")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await eventually(healthy, timeout_s=30, interval_s=0.1, what="web /healthz")
+        await wait_healthy(base_url, child, timeout_s=30)
         return child, base_url
 
     def kill_all(self) -> None:

@@ -9,7 +9,7 @@ from areafetch.config import MAX_REDIS_BLOCK_S, Settings
 
 
 def test_defaults_are_valid_and_keep_socket_timeout_above_bullmq_blocking() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
 
     assert settings.redis_socket_timeout_s > MAX_REDIS_BLOCK_S
     assert settings.queue_prefix == "bull"
@@ -47,10 +47,10 @@ def test_bad_env_var_names_the_field(monkeypatch: pytest.MonkeyPatch, variable: 
 
 def test_placeholder_google_key_is_refused_in_production() -> None:
     with pytest.raises(ValidationError, match="placeholder"):
-        Settings(environment="production", google_api_key="changeme")  # type: ignore[arg-type]
+        Settings(environment="production", google_api_key="changeme")
 
 
 def test_secret_key_is_hidden_in_repr() -> None:
-    settings = Settings(google_api_key="real-secret-value")  # type: ignore[arg-type]
+    settings = Settings(google_api_key="real-secret-value")
 
     assert "real-secret-value" not in repr(settings)

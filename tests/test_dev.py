@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.helpers import ProcessFactory, eventually, free_port
+from tests.helpers import ProcessFactory, eventually, free_port, wait_healthy
 
 
 async def test_dev_serves_healthz_processes_a_job_and_stops_cleanly_on_ctrl_c(
@@ -20,15 +20,7 @@ async def test_dev_serves_healthz_processes_a_job_and_stops_cleanly_on_ctrl_c(
     dev = processes.start(["dev", "--port", str(port), "--data-dir", str(tmp_path / "dev-data")], env)
     base_url = f"http://127.0.0.1:{port}"
 
-    async def healthy() -> bool:
-        assert dev.proc.poll() is None, dev.text()
-        try:
-            async with httpx.AsyncClient() as client:
-                return (await client.get(f"{base_url}/healthz")).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    await eventually(healthy, timeout_s=60, interval_s=0.2, what="dev /healthz")
+    await wait_healthy(base_url, dev, timeout_s=60)
     assert time.monotonic() - started < 60
     children = psutil.Process(dev.pid).children(recursive=True)
     assert len(children) >= 2
