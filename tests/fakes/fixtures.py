@@ -1,0 +1,45 @@
+"""pytest fixtures for the fakes. Use them from any conftest.py:
+
+from tests.fakes.fixtures import google_places_fake, helsinki_data, helsinki_pbf, overpass_fake
+
+__all__ = ["google_places_fake", "helsinki_data", "helsinki_pbf", "overpass_fake"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.extract import OsmData, helsinki_extract, load_osm_data
+from tests.fakes.google_places import GooglePlacesFake
+from tests.fakes.overpass import OverpassFake
+
+TEST_USER_AGENT = "areafetch-tests/0.1 (+https://example.invalid/areafetch; tests@example.invalid)"
+
+
+@pytest.fixture(scope="session")
+def helsinki_pbf() -> Path:
+    """The real Helsinki extract (fetched from the registry once, then cached)."""
+    return helsinki_extract()
+
+
+@pytest.fixture(scope="session")
+def helsinki_data(helsinki_pbf: Path) -> OsmData:
+    """Every tagged element of the Helsinki extract, loaded once per test process."""
+    return load_osm_data(helsinki_pbf)
+
+
+@pytest.fixture
+def overpass_fake(helsinki_data: OsmData) -> Iterator[OverpassFake]:
+    """A fake Overpass with the real server's defaults (2 slots, 2 queries/s, 30 s penalty, 60 s ban)."""
+    with OverpassFake.running(helsinki_data.path) as fake:
+        yield fake
+
+
+@pytest.fixture
+def google_places_fake(helsinki_data: OsmData) -> Iterator[GooglePlacesFake]:
+    """A fake Places API (New) with key "test-google-api-key" and 600 calls per minute."""
+    with GooglePlacesFake.running(helsinki_data.path) as fake:
+        yield fake
