@@ -49,8 +49,11 @@ def worker(
     queue: Annotated[list[str] | None, typer.Option(help="queue to serve (repeatable); default: all")] = None,
 ) -> None:
     """Run a worker process (separate from the web app)."""
-    from areafetch.worker import run_worker
+    from areafetch.worker import run_worker, served_queues
 
+    unknown = sorted(set(queue or ()) - set(served_queues()))
+    if unknown:
+        raise typer.BadParameter(f"no processors for {', '.join(unknown)}; known: {', '.join(served_queues())}")
     settings = _settings(worker_concurrency=concurrency)
     asyncio.run(run_worker(settings, queues=queue or None))
 
