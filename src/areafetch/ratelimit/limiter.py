@@ -19,6 +19,11 @@ of processes on any number of machines, whatever their clocks say, share one lim
 The common case costs one round trip to enter (EVALSHA, no wait) and one to leave; a
 caller that sleeps for its slot makes one more on waking, because a pause set while it
 slept must stop it. Local clocks only ever measure durations that Redis handed out.
+
+What survives a loss of the limiter's keys (eviction, a Redis restarted empty) and what not:
+the rate bound holds (missing state is an empty bucket, and a new epoch voids every
+reservation still sleeping); a pause in force, the day's budget counts, and the leases of
+calls already running are lost, so in flight may briefly reach twice the limit.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class LimiterStatus(BaseModel):
         in_flight: leases held right now, across all processes.
         max_in_flight: the policy's limit on them.
         paused_until: the end of a pause in force, or None.
-        requests_today: requests granted this UTC day.
+        requests_today: slots reserved this UTC day (a slot a pause took back still counts).
         bytes_today: response bytes recorded this UTC day.
         requests_left: requests still allowed today, or None without a request budget.
         bytes_left: bytes still allowed today, or None without a byte budget.

@@ -76,7 +76,7 @@ if wait > max_wait then
 end
 
 -- In flight: reclaim expired leases, then take one if any is free.
-redis.call('ZREMRANGEBYSCORE', lease_key, '-inf', now)
+redis.call('ZREMRANGEBYSCORE', lease_key, '-inf', string.format('%.0f', now))
 if redis.call('ZCARD', lease_key) >= max_in_flight then
   local earliest = redis.call('ZRANGE', lease_key, 0, 0, 'WITHSCORES')
   return {1, tonumber(earliest[2]) - now, now}
