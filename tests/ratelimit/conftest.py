@@ -1,0 +1,50 @@
+"""Fixtures for the limiter tests: a Redis client, and a unique limiter name whose keys are deleted after."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from areafetch.ratelimit import Limiter, LimitPolicy
+from areafetch.ratelimit._keys import LimiterKeys
+from areafetch.redis import create_client
+
+REDIS_URL = os.environ.get("AREAFETCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def delete_limiter_keys(name: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.delete(*LimiterKeys.for_name(name).all())
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def limiter_name() -> Iterator[str]:
+    """A limiter name no other test uses; its keys are deleted afterwards."""
+    name = f"test-{uuid.uuid4().hex}"
+    yield name
+    delete_limiter_keys(name)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aioredis.Redis]:
+    client = create_client(REDIS_URL, socket_timeout_s=10)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def make_limiter(client: aioredis.Redis, limiter_name: str) -> Callable[..., Limiter]:
+    """Builds limiters on the test's name (``client=`` for another connection, like another worker)."""
+
+    def make(policy: LimitPolicy, *, on: aioredis.Redis | None = None) -> Limiter:
+        return Limiter(on or client, limiter_name, policy)
+
+    return make

@@ -1,0 +1,219 @@
+"""The limiter shared by OS processes on the real Redis: the issue's hammer, a pause, skewed
+clocks, and the limiter's keys deleted mid-run.
+
+Every grant is recorded as Redis handed it out (slot and confirmation, server time) and as the
+caller lived it (Redis TIME read at the start and end of its call). The bound is checked on the
+slots over every sliding window; the calls must never start before their slot.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+import redis
+
+from areafetch.ratelimit._keys import LimiterKeys
+from tests.ratelimit import _procs
+from tests.ratelimit._analysis import US_PER_S, bound_excess, max_in_window, max_overlap
+from tests.ratelimit._procs import HammerResult, HammerSpec
+from tests.ratelimit.conftest import REDIS_URL, delete_limiter_keys
+
+T = TypeVar("T")
+
+RATE, BURST, IN_FLIGHT = 20.0, 5, 3
+POLICY = {"rate_per_s": RATE, "burst": BURST, "max_in_flight": IN_FLIGHT, "max_wait_s": 30.0}
+INTERVAL_US = round(US_PER_S / RATE)
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def server_us(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return int(seconds) * US_PER_S + int(micros)
+
+
+def run_processes(
+    specs: list[HammerSpec], during: Callable[[redis.Redis], T] | None = None
+) -> tuple[list[HammerResult], int, T | None]:
+    """Start one spawned process per spec, start them together, collect their results.
+
+    Returns the results, the server time of the start signal, and what ``during`` returned
+    (it runs in this process while the children hammer).
+    """
+    ctx = multiprocessing.get_context("spawn")
+    go = ctx.Event()
+    out: Any = ctx.Queue()
+    procs = [
+        ctx.Process(target=_procs.hammer, args=(spec, i, go, out), daemon=True)
+        for i, spec in enumerate(specs)
+    ]
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for proc in procs:
+            proc.start()
+        ready = 0
+        while ready < len(procs):
+            kind, payload = out.get(timeout=120)
+            assert kind == "ready", payload
+            ready += 1
+        start_us = server_us(client)
+        go.set()
+        extra = during(client) if during else None
+        results: list[HammerResult] = []
+        while len(results) < len(procs):
+            kind, payload = out.get(timeout=max(spec.duration_s for spec in specs) + 60)
+            assert kind == "result", payload
+            results.append(payload)
+        for proc in procs:
+            proc.join(30)
+        return sorted(results, key=lambda r: r.index), start_us, extra
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        out.close()
+        client.close()
+
+
+def grants_of(results: list[HammerResult]) -> list[tuple[int, int, int, int]]:
+    return sorted(grant for result in results for grant in result.grants)
+
+
+def check_common(results: list[HammerResult]) -> dict[str, Any]:
+    """Assertions every run must pass; returns the figures worth reporting."""
+    grants = grants_of(results)
+    slots = [slot for slot, _, _, _ in grants]
+    starts = [start for _, _, start, _ in grants]
+    assert all(result.grants for result in results), "a process got no grant at all"
+    assert sum(result.unavailable for result in results) == 0
+    excess = bound_excess(slots, burst=BURST, rate_per_s=RATE)
+    assert excess <= 1e-9, f"a window exceeds burst + rate * W by {excess}"
+    lateness = sorted(start - slot for slot, _, start, _ in grants)
+    assert lateness[0] >= 0, "a call started before its slot"
+    return {
+        "grants": len(grants),
+        "max_excess_over_bound": round(excess, 3),
+        "max_grants_in_1s_window": max_in_window(slots, US_PER_S),
+        "bound_for_1s": BURST + RATE,
+        "max_call_starts_in_1s_window": max_in_window(starts, US_PER_S),
+        "max_calls_in_flight": max_overlap([(start, end) for _, _, start, end in grants]),
+        "call_start_after_slot_ms_p50_max": (lateness[len(lateness) // 2] / 1000, lateness[-1] / 1000),
+    }
+
+
+def test_eight_processes_hammering_obey_the_bound_and_use_the_rate() -> None:
+    name = f"test-{uuid.uuid4().hex}"
+    duration_s = 10.0
+    # Mostly short calls, and a share of calls longer than three intervals: those fill every
+    # in-flight lease now and then, so the semaphore, not the rate alone, must keep it at 3.
+    specs = [
+        HammerSpec(REDIS_URL, name, POLICY, duration_s, call_max_s=0.05, long_call_share=0.2, seed=i)
+        for i in range(8)
+    ]
+    try:
+        results, start_us, _ = run_processes(specs)
+    finally:
+        delete_limiter_keys(name)
+    figures = check_common(results)
+    grants = grants_of(results)
+    assert figures["max_calls_in_flight"] == IN_FLIGHT  # reached, never exceeded
+    in_run = [slot for slot, _, _, _ in grants if start_us <= slot <= start_us + duration_s * US_PER_S]
+    allowed = BURST + RATE * duration_s
+    utilisation = len(in_run) / allowed
+    print(f"\nhammer: utilisation {utilisation:.3f} ({len(in_run)} of {allowed:g} allowed); {figures}")
+    assert utilisation >= 0.95
+    assert sum(result.timeouts for result in results) == 0
+
+
+def test_a_pause_by_one_process_stops_every_process() -> None:
+    name = f"test-{uuid.uuid4().hex}"
+    pause_s = 2.0
+    specs = [
+        HammerSpec(
+            REDIS_URL,
+            name,
+            POLICY,
+            5.0,
+            call_max_s=0.05,
+            seed=i,
+            pause_after_s=1.5 if i == 0 else None,
+            pause_s=pause_s,
+        )
+        for i in range(4)
+    ]
+    try:
+        results, _, _ = run_processes(specs)
+    finally:
+        delete_limiter_keys(name)
+    figures = check_common(results)
+    assert figures["max_calls_in_flight"] <= IN_FLIGHT
+    assert results[0].pause is not None
+    set_us, until_us = results[0].pause
+    grants = grants_of(results)
+    assert not [g for g in grants if set_us < g[1] < until_us], "granted during the pause"
+    assert not [g for g in grants if set_us < g[0] < until_us], "a slot inside the pause"
+    for result in results:  # every process was running before the pause and after it
+        assert any(slot < set_us for slot, _, _, _ in result.grants)
+        assert any(slot >= until_us for slot, _, _, _ in result.grants)
+    resumed_us = min(slot for slot, _, _, _ in grants if slot >= until_us)
+    assert resumed_us - until_us < 4 * INTERVAL_US
+    print(f"\npause: resumed {(resumed_us - until_us) / 1000:.1f} ms after its end; {figures}")
+
+
+def test_processes_with_skewed_clocks_obey_the_bound() -> None:
+    name = f"test-{uuid.uuid4().hex}"
+    offsets = [-2.0, 2.0, -2.0, 2.0]
+    specs = [
+        HammerSpec(REDIS_URL, name, POLICY, 4.0, call_max_s=0.1, seed=i, clock_offset_s=offset)
+        for i, offset in enumerate(offsets)
+    ]
+    try:
+        results, _, _ = run_processes(specs)
+    finally:
+        delete_limiter_keys(name)
+    for result, offset in zip(results, offsets, strict=True):
+        assert result.measured_clock_offset_s == pytest.approx(offset, abs=0.5)
+    figures = check_common(results)
+    assert figures["max_calls_in_flight"] <= IN_FLIGHT
+    slots = [slot for slot, _, _, _ in grants_of(results)]
+    steady_rate = (len(slots) - 1) / ((slots[-1] - slots[0]) / US_PER_S)
+    print(f"\nskew: steady rate {steady_rate:.2f}/s of {RATE:g}; {figures}")
+    assert steady_rate >= 0.95 * RATE
+
+
+@pytest.mark.reliability
+def test_deleting_the_keys_mid_run_does_not_break_the_bound() -> None:
+    name = f"test-{uuid.uuid4().hex}"
+    keys = LimiterKeys.for_name(name).all()
+
+    def lose_state(client: redis.Redis) -> tuple[int, int]:
+        time.sleep(2.5)  # let the processes saturate the limiter first
+        before = server_us(client)
+        client.delete(*keys)
+        return before, server_us(client)
+
+    specs = [HammerSpec(REDIS_URL, name, POLICY, 5.0, call_max_s=0.05, seed=i) for i in range(4)]
+    try:
+        results, _, lost = run_processes(specs, during=lose_state)
+    finally:
+        delete_limiter_keys(name)
+    assert lost is not None
+    lost_before, lost_after = lost
+    figures = check_common(results)
+    slots = [slot for slot, _, _, _ in grants_of(results)]
+    # Reservations made before the loss are void; the new bucket starts empty.
+    assert not [slot for slot in slots if lost_after < slot < lost_before + INTERVAL_US]
+    assert len([slot for slot in slots if slot > lost_after]) >= 0.9 * RATE * 2
+    # Calls already running when their leases vanished still run: in flight may briefly reach
+    # twice the limit, never more.
+    assert figures["max_calls_in_flight"] <= 2 * IN_FLIGHT
+    print(f"\nlost state: {figures}")
