@@ -75,12 +75,14 @@ class Settings(BaseSettings):
     overpass_max_in_flight: int = Field(default=1, ge=1, le=100)
     overpass_max_wait_s: float = Field(default=600.0, gt=0)
     overpass_daily_requests: int | None = Field(default=10_000, ge=1)
+    overpass_daily_bytes: int | None = Field(default=1_000_000_000, ge=1)
     # Google Places: a per-minute quota (default 600/min per project); stay well under it.
     google_places_rate_per_s: float = Field(default=5.0, gt=0, le=1000)
     google_places_burst: int = Field(default=5, ge=1, le=1000)
     google_places_max_in_flight: int = Field(default=4, ge=1, le=100)
     google_places_max_wait_s: float = Field(default=120.0, gt=0)
     google_places_daily_requests: int | None = Field(default=None, ge=1)
+    google_places_daily_bytes: int | None = Field(default=None, ge=1)
 
     @field_validator("google_api_key", "osm_extract_path", mode="before")
     @classmethod

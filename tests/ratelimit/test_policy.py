@@ -44,6 +44,7 @@ def test_policy_for_reads_each_upstream_s_settings() -> None:
         overpass_max_in_flight=1,
         overpass_max_wait_s=300,
         overpass_daily_requests=5000,
+        overpass_daily_bytes=10**9,
         google_places_rate_per_s=8,
         google_places_burst=4,
         google_places_max_in_flight=6,
@@ -51,7 +52,7 @@ def test_policy_for_reads_each_upstream_s_settings() -> None:
         google_places_daily_requests=None,
     )
     assert policy_for(settings, "overpass") == LimitPolicy(
-        rate_per_s=0.25, burst=2, max_in_flight=1, max_wait_s=300, daily_requests=5000
+        rate_per_s=0.25, burst=2, max_in_flight=1, max_wait_s=300, daily_requests=5000, daily_bytes=10**9
     )
     assert policy_for(settings, "google_places") == LimitPolicy(
         rate_per_s=8, burst=4, max_in_flight=6, max_wait_s=30, daily_requests=None

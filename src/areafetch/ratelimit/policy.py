@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,20 +52,17 @@ class LimitPolicy(BaseModel):
 
 def policy_for(settings: Settings, upstream: Upstream) -> LimitPolicy:
     """The policy of one upstream, from its `AREAFETCH_<UPSTREAM>_*` settings."""
-    if upstream == "overpass":
-        return LimitPolicy(
-            rate_per_s=settings.overpass_rate_per_s,
-            burst=settings.overpass_burst,
-            max_in_flight=settings.overpass_max_in_flight,
-            max_wait_s=settings.overpass_max_wait_s,
-            daily_requests=settings.overpass_daily_requests,
-        )
-    if upstream == "google_places":
-        return LimitPolicy(
-            rate_per_s=settings.google_places_rate_per_s,
-            burst=settings.google_places_burst,
-            max_in_flight=settings.google_places_max_in_flight,
-            max_wait_s=settings.google_places_max_wait_s,
-            daily_requests=settings.google_places_daily_requests,
-        )
-    raise ValueError(f"unknown upstream {upstream!r}")
+    if upstream not in get_args(Upstream):
+        raise ValueError(f"unknown upstream {upstream!r}")
+
+    def setting(name: str) -> Any:
+        return getattr(settings, f"{upstream}_{name}")
+
+    return LimitPolicy(
+        rate_per_s=setting("rate_per_s"),
+        burst=setting("burst"),
+        max_in_flight=setting("max_in_flight"),
+        max_wait_s=setting("max_wait_s"),
+        daily_requests=setting("daily_requests"),
+        daily_bytes=setting("daily_bytes"),
+    )
