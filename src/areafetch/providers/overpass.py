@@ -1,0 +1,307 @@
+"""The Overpass API client: one QL query per tile, through the shared limiter, never partial data.
+
+    client = OverpassClient(http, limiter, url=settings.overpass_url, user_agent=settings.user_agent,
+                            timeout_s=25, maxsize_bytes=256 * 2**20)
+    places = await client.fetch(tile_ring_lonlat, ("cafe", "bar"))
+
+What each answer becomes (DESIGN.md, "Upstream facts"):
+
+| answer | raised | the caller |
+| --- | --- | --- |
+| 200 JSON, no remark | (places returned) | clips by centre, stores |
+| 200 JSON with a "runtime error" remark (timeout, out of memory) | `TileTooLarge` | splits the tile |
+| 200 JSON with another remark, non-JSON, cut-off JSON, HTML, bad shape | `UpstreamError` | retries later |
+| 429 | `UpstreamThrottled`, after a shared pause of at least `pause_min_s` | retries after the pause |
+| 502, 503, 504, other 5xx, timeout, dropped connection | `UpstreamError` | backs off, retries |
+| 400, 403, 406, other 4xx | `UpstreamRejected` with the server's message | fails the job |
+
+Ways and relations come with Overpass's `out center` point; clipping to the area is the caller's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+from shapely.geometry import Polygon
+
+from areafetch.categories import category_for_osm_tags
+from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
+from areafetch.providers._common import ThrottleTracker, retry_after_s, text_of
+from areafetch.providers._osm import osm_tag_pairs
+from areafetch.providers.base import Place
+
+if TYPE_CHECKING:
+    from areafetch.ratelimit import Limiter
+
+__all__ = ["OverpassClient", "TileTooLarge", "build_query", "osm_tag_pairs"]
+
+log = logging.getLogger(__name__)
+
+OVERPASS_PAUSE_MIN_S = 30.0
+"""Overpass's operators ask for at least this long a wait after a 429."""
+# How much longer than the query's own [timeout:] the HTTP exchange may take (queueing, transfer).
+_HTTP_GRACE_S = 15.0
+
+
+class TileTooLarge(UpstreamError):
+    """Overpass ran out of time or memory on this tile (a "runtime error" remark): split it and retry."""
+
+
+# --- the query -------------------------------------------------------------------------------------
+
+
+def _ql_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _coordinate(value: float) -> str:
+    text = f"{round(value, 7):.7f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _ring_lonlat(polygon: Polygon | Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    if isinstance(polygon, Polygon):
+        coords = [(float(x), float(y)) for x, y, *_ in polygon.exterior.coords]
+    else:
+        coords = [(float(lon), float(lat)) for lon, lat in polygon]
+    if len(coords) > 1 and coords[0] == coords[-1]:
+        coords = coords[:-1]  # Overpass closes the ring itself
+    if len(coords) < 3:
+        raise ValueError("a polygon needs at least 3 distinct corners")
+    for lon, lat in coords:
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ValueError(f"coordinate out of range: lon={lon}, lat={lat}")
+    return coords
+
+
+def build_query(
+    polygon: Polygon | Sequence[tuple[float, float]],
+    categories: Iterable[str],
+    *,
+    timeout_s: int,
+    maxsize_bytes: int,
+) -> str:
+    """The Overpass QL for the places of ``categories`` touching ``polygon`` (its exterior ring).
+
+    One ``nwr`` statement per OSM tag pair, the polygon as ``poly:"lat lon lat lon ..."`` with
+    7 decimals, and ``out center tags`` so ways and relations come with their centre.
+    """
+    pairs = osm_tag_pairs(categories)
+    if not pairs:
+        raise ValueError("no categories asked for")
+    poly = " ".join(f"{_coordinate(lat)} {_coordinate(lon)}" for lon, lat in _ring_lonlat(polygon))
+    statements = "".join(
+        f'nwr[{_ql_string(key)}={_ql_string(value)}](poly:"{poly}");' for key, value in pairs
+    )
+    return f"[out:json][timeout:{timeout_s}][maxsize:{maxsize_bytes}];({statements});out center tags;"
+
+
+# --- the answer ------------------------------------------------------------------------------------
+
+
+class _Center(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    lat: float
+    lon: float
+
+
+class _Element(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: Literal["node", "way", "relation"]
+    id: int
+    lat: float | None = None
+    lon: float | None = None
+    center: _Center | None = None
+    tags: dict[str, str] = {}
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    elements: list[_Element]
+    remark: str | None = None
+
+
+def _parse(body: bytes, content_type: str) -> _Answer:
+    """The answer as a model; a non-JSON, cut-off or malformed body raises `UpstreamError`."""
+    if "html" in content_type.lower() or body.lstrip()[:1] == b"<":
+        raise UpstreamError(f"overpass answered 200 with an HTML page: {text_of(body)}")
+    try:
+        raw = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UpstreamError(
+            f"overpass answered 200 with a body that is not complete JSON ({len(body)} bytes): {exc}"
+        ) from exc
+    try:
+        return _Answer.model_validate(raw)
+    except ValidationError as exc:
+        raise UpstreamError(
+            f"overpass answered 200 with JSON of an unexpected shape: "
+            f"{exc.error_count()} errors, first: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
+        ) from exc
+
+
+def _places(answer: _Answer, categories: tuple[str, ...]) -> list[Place]:
+    places: list[Place] = []
+    for element in answer.elements:
+        if element.type == "node":
+            lat, lon = element.lat, element.lon
+        elif element.center is not None:
+            lat, lon = element.center.lat, element.center.lon
+        else:
+            lat = lon = None
+        if lat is None or lon is None:
+            continue  # a way or relation Overpass could not place
+        category = category_for_osm_tags(element.tags, categories)
+        if category is None:
+            continue
+        places.append(
+            Place(
+                source="overpass",
+                source_id=f"{element.type}/{element.id}",
+                name=element.tags.get("name"),
+                category=category,
+                lon=lon,
+                lat=lat,
+                attributes=dict(element.tags),
+            )
+        )
+    return places
+
+
+# --- the client ------------------------------------------------------------------------------------
+
+
+class OverpassClient:
+    """Fetches the places of some categories in one polygon from an Overpass API interpreter.
+
+    Every request goes through ``limiter.acquire()``; a 429 pauses the limiter for every worker.
+    One instance per worker process is enough (it tracks throttles in a row for the backoff).
+
+    Args:
+        http: the shared async HTTP client (connection pool); its own headers are not relied on.
+        limiter: the shared Overpass limiter.
+        url: the interpreter endpoint, e.g. ``https://overpass-api.de/api/interpreter``.
+        user_agent: names the application and a contact; Overpass answers 406 without one.
+        timeout_s: the query's ``[timeout:]``; the HTTP exchange may take ``_HTTP_GRACE_S`` more.
+        maxsize_bytes: the query's ``[maxsize:]`` (server memory).
+        pause_min_s: the shortest shared pause after a 429 (Overpass: 30 s; tests use less).
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        limiter: Limiter,
+        *,
+        url: str,
+        user_agent: str,
+        timeout_s: float,
+        maxsize_bytes: int,
+        pause_min_s: float = OVERPASS_PAUSE_MIN_S,
+    ) -> None:
+        if not user_agent.strip():
+            raise ValueError("Overpass requires a User-Agent that names the application and a contact")
+        if not timeout_s > 0:
+            raise ValueError("timeout_s must be > 0")
+        if maxsize_bytes < 1:
+            raise ValueError("maxsize_bytes must be >= 1")
+        self._http = http
+        self._limiter = limiter
+        self._url = url
+        self._user_agent = user_agent
+        self._timeout_s = timeout_s
+        self._maxsize_bytes = maxsize_bytes
+        self._throttle = ThrottleTracker(limiter, minimum_s=pause_min_s)
+
+    def __repr__(self) -> str:
+        return f"OverpassClient(url={self._url!r}, limiter={self._limiter.name!r})"
+
+    def query_for(
+        self, polygon_lonlat: Polygon | Sequence[tuple[float, float]], categories: tuple[str, ...]
+    ) -> str:
+        """The QL this client sends for a polygon and categories."""
+        return build_query(
+            polygon_lonlat,
+            categories,
+            timeout_s=max(1, math.ceil(self._timeout_s)),
+            maxsize_bytes=self._maxsize_bytes,
+        )
+
+    async def fetch(
+        self, polygon_lonlat: Polygon | Sequence[tuple[float, float]], categories: tuple[str, ...]
+    ) -> list[Place]:
+        """The places of ``categories`` whose element touches the polygon, all or nothing.
+
+        Args:
+            polygon_lonlat: the tile, a shapely Polygon or its exterior ring as (lon, lat) pairs
+                (holes are ignored: clipping is the caller's).
+            categories: names from `areafetch.categories.CATEGORIES`.
+
+        Returns:
+            Places in Overpass's order; ways and relations at their ``out center`` point,
+            possibly outside the polygon (clip by centre).
+
+        Raises:
+            TileTooLarge: Overpass hit its time or memory limit; split the tile.
+            UpstreamThrottled: 429, after pausing the limiter.
+            UpstreamRejected: 4xx; retrying the same query cannot help.
+            UpstreamError: 5xx, timeouts, dropped connections, bodies that are not complete JSON.
+            LimiterTimeout, BudgetExhausted: from the limiter, before any request.
+        """
+        query = self.query_for(polygon_lonlat, categories)
+        started = time.monotonic()
+        async with self._limiter.acquire():
+            try:
+                response = await self._http.post(
+                    self._url,
+                    data={"data": query},
+                    headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+                    timeout=self._timeout_s + _HTTP_GRACE_S,
+                )
+            except httpx.TimeoutException as exc:
+                raise UpstreamError(f"overpass timed out after {time.monotonic() - started:.1f} s") from exc
+            except httpx.HTTPError as exc:
+                raise UpstreamError(f"overpass request failed: {type(exc).__name__}: {exc}") from exc
+        body = response.content
+        await self._limiter.record_bytes(len(body))
+        elapsed_s = time.monotonic() - started
+        status = response.status_code
+        if status == 200:
+            answer = _parse(body, response.headers.get("content-type", ""))
+            if answer.remark is not None:
+                remark = answer.remark.strip()[:500]
+                if "runtime error" in remark.lower():
+                    log.info("overpass remark, tile too large: %s (%.2f s)", remark, elapsed_s)
+                    raise TileTooLarge(f"overpass: {remark}")
+                raise UpstreamError(f"overpass answered with a remark, data may be partial: {remark}")
+            self._throttle.succeeded()
+            places = _places(answer, categories)
+            log.debug(
+                "%6.2fs overpass %d elements -> %d places, %d bytes",
+                elapsed_s,
+                len(answer.elements),
+                len(places),
+                len(body),
+            )
+            return places
+        message = text_of(body)
+        if status == 429:
+            retry_after = retry_after_s(response)
+            pause_s = await self._throttle.throttled(retry_after)
+            raise UpstreamThrottled(
+                f"overpass 429 Too Many Requests; limiter paused {pause_s:.1f} s: {message}",
+                retry_after_s=pause_s,
+            )
+        if 400 <= status < 500:
+            raise UpstreamRejected(f"overpass {status} {response.reason_phrase}: {message}")
+        raise UpstreamError(f"overpass {status} {response.reason_phrase}: {message}")

@@ -1,0 +1,233 @@
+"""OverpassClient against the fake Overpass on the real Helsinki extract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+import shapely
+from shapely.geometry import Polygon
+
+from areafetch.categories import CATEGORIES
+from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
+from areafetch.providers import OverpassClient, Place, TileTooLarge
+from areafetch.providers.overpass import build_query
+from areafetch.ratelimit import Limiter, LimitPolicy
+from tests.fakes.expected import expected_osm_places
+from tests.fakes.extract import OsmData
+from tests.fakes.fixtures import TEST_USER_AGENT
+from tests.fakes.overpass import OverpassFake, OverpassFault
+from tests.providers.conftest import OVERPASS_FAKE_RATE, OVERPASS_TEST_POLICY
+
+# A non-rectangular area over central Helsinki (lon, lat), inside the extract.
+HELSINKI_RING: list[tuple[float, float]] = [
+    (24.9365, 60.1655),
+    (24.9490, 60.1642),
+    (24.9525, 60.1705),
+    (24.9470, 60.1778),
+    (24.9380, 60.1750),
+]
+CATEGORY_NAMES = ("restaurant", "cafe", "bar", "bank", "pharmacy", "park", "school")
+PAUSE_MIN_S = 0.5
+
+
+def _filters(categories: tuple[str, ...]) -> list[str]:
+    return [f"{key}={value}" for name in categories for key, value in CATEGORIES[name].osm_tags]
+
+
+@pytest.fixture
+def limiter(make_limiter: Callable[[LimitPolicy], Limiter]) -> Limiter:
+    return make_limiter(OVERPASS_TEST_POLICY)
+
+
+@pytest.fixture
+def client(http: httpx.AsyncClient, limiter: Limiter, overpass_fake: OverpassFake) -> OverpassClient:
+    overpass_fake.configure(**OVERPASS_FAKE_RATE)
+    return OverpassClient(
+        http,
+        limiter,
+        url=overpass_fake.interpreter_url,
+        user_agent=TEST_USER_AGENT,
+        timeout_s=10,
+        maxsize_bytes=64 * 2**20,
+        pause_min_s=PAUSE_MIN_S,
+    )
+
+
+def test_query_is_one_statement_per_tag_pair_with_lat_lon_poly() -> None:
+    query = build_query(
+        [(24.93651234567, 60.1655), (24.949, 60.1642), (24.95, 60.17), (24.93651234567, 60.1655)],
+        ("cafe", "bar"),
+        timeout_s=25,
+        maxsize_bytes=1000,
+    )
+    poly = "60.1655 24.9365123 60.1642 24.949 60.17 24.95"
+    assert query == (
+        "[out:json][timeout:25][maxsize:1000];("
+        f'nwr["amenity"="cafe"](poly:"{poly}");'
+        f'nwr["amenity"="bar"](poly:"{poly}");'
+        f'nwr["amenity"="pub"](poly:"{poly}");'
+        ");out center tags;"
+    )
+    assert (
+        build_query(Polygon([(0, 0), (1, 0), (1, 1)]), ("cafe",), timeout_s=1, maxsize_bytes=1).count("poly:")
+        == 1
+    )
+
+
+async def test_fetch_returns_exactly_the_expected_places(
+    client: OverpassClient, overpass_fake: OverpassFake, helsinki_data: OsmData
+) -> None:
+    area = Polygon(HELSINKI_RING)
+    places = await client.fetch(HELSINKI_RING, CATEGORY_NAMES)
+
+    assert all(isinstance(p, Place) and p.source == "overpass" for p in places)
+    clipped = {p.source_id: p for p in places if area.covers(shapely.Point(p.lon, p.lat))}
+    expected = {e.key: e for e in expected_osm_places(area, _filters(CATEGORY_NAMES), data=helsinki_data)}
+    assert set(clipped) == set(expected)
+    kinds = {key.split("/")[0] for key in expected}
+    assert {"node", "way"} <= kinds
+    for key, element in expected.items():
+        place = clipped[key]
+        assert (place.lon, place.lat) == (element.lon, element.lat)
+        assert place.name == element.tags.get("name")
+        assert place.attributes == dict(element.tags)
+        assert any(element.tags.get(k) == v for k, v in CATEGORIES[place.category].osm_tags)
+    # Ways touching the polygon with their centre outside come back too: clipping is the caller's.
+    assert len(places) >= len(clipped)
+
+    (record,) = overpass_fake.requests
+    assert record.status == 200
+    assert record.user_agent == TEST_USER_AGENT
+    assert overpass_fake.rejections() == []
+
+
+async def test_a_shapely_polygon_is_accepted(client: OverpassClient) -> None:
+    from_ring = await client.fetch(HELSINKI_RING, ("cafe",))
+    from_polygon = await client.fetch(Polygon(HELSINKI_RING), ("cafe",))
+    assert [p.source_id for p in from_ring] == [p.source_id for p in from_polygon]
+    assert from_ring
+
+
+async def test_429_pauses_the_shared_limiter_and_backs_off(
+    client: OverpassClient, limiter: Limiter, overpass_fake: OverpassFake
+) -> None:
+    overpass_fake.configure(penalty_s=0)  # the test sends again after its (short) pause
+    overpass_fake.inject(OverpassFault(kind="rate_limited", count=2))
+
+    with pytest.raises(UpstreamThrottled) as first:
+        await client.fetch(HELSINKI_RING, ("cafe",))
+    status = await limiter.status()
+    assert status.paused_until is not None
+    assert (status.paused_until - status.server_time).total_seconds() > PAUSE_MIN_S * 0.8
+    assert first.value.retry_after_s is not None
+    assert first.value.retry_after_s >= PAUSE_MIN_S
+
+    with pytest.raises(UpstreamThrottled) as second:
+        await client.fetch(HELSINKI_RING, ("cafe",))  # waits out the pause, then 429 again
+    assert second.value.retry_after_s is not None
+    assert second.value.retry_after_s >= 2 * PAUSE_MIN_S  # doubled: two in a row
+
+    assert await client.fetch(HELSINKI_RING, ("cafe",))  # after the second pause
+    assert overpass_fake.statuses() == [429, 429, 200]
+
+
+async def test_504_is_a_retryable_upstream_error(
+    client: OverpassClient, limiter: Limiter, overpass_fake: OverpassFake
+) -> None:
+    overpass_fake.inject(OverpassFault(kind="busy"))
+    with pytest.raises(UpstreamError) as caught:
+        await client.fetch(HELSINKI_RING, ("cafe",))
+    assert type(caught.value) is UpstreamError
+    assert "504" in str(caught.value)
+    assert "too busy" in str(caught.value)
+    assert (await limiter.status()).paused_until is None
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_5xx_is_a_retryable_upstream_error(
+    client: OverpassClient, overpass_fake: OverpassFake, status: int
+) -> None:
+    overpass_fake.inject(OverpassFault(kind="http_error", status=status))
+    with pytest.raises(UpstreamError) as caught:
+        await client.fetch(HELSINKI_RING, ("cafe",))
+    assert type(caught.value) is UpstreamError
+    assert str(status) in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["remark_timeout", "remark_memory"])
+async def test_runtime_error_remark_means_tile_too_large(
+    client: OverpassClient, overpass_fake: OverpassFake, kind: str
+) -> None:
+    overpass_fake.inject(OverpassFault(kind=kind))
+    result: list[Place] | None = None
+    with pytest.raises(TileTooLarge) as caught:
+        result = await client.fetch(HELSINKI_RING, CATEGORY_NAMES)
+    assert result is None
+    assert "runtime error" in str(caught.value)
+    assert overpass_fake.requests[-1].elements  # the server did send partial data
+
+
+async def test_too_many_elements_means_tile_too_large(
+    client: OverpassClient, overpass_fake: OverpassFake
+) -> None:
+    overpass_fake.configure(max_elements=5, max_elements_remark="memory")
+    with pytest.raises(TileTooLarge, match="out of memory"):
+        await client.fetch(HELSINKI_RING, CATEGORY_NAMES)
+
+
+@pytest.mark.parametrize("kind", ["truncated", "html_error", "disconnect"])
+async def test_a_body_that_is_not_complete_json_is_an_error_not_data(
+    client: OverpassClient, overpass_fake: OverpassFake, kind: str
+) -> None:
+    overpass_fake.inject(OverpassFault(kind=kind))
+    with pytest.raises(UpstreamError) as caught:
+        await client.fetch(HELSINKI_RING, CATEGORY_NAMES)
+    assert not isinstance(caught.value, UpstreamRejected | UpstreamThrottled | TileTooLarge)
+    assert "<" not in str(caught.value)
+    # The next answer is whole again.
+    assert await client.fetch(HELSINKI_RING, ("cafe",))
+
+
+async def test_400_is_rejected_with_the_servers_message(
+    client: OverpassClient, overpass_fake: OverpassFake
+) -> None:
+    overpass_fake.inject(OverpassFault(kind="http_error", status=400))
+    with pytest.raises(UpstreamRejected) as caught:
+        await client.fetch(HELSINKI_RING, ("cafe",))
+    message = str(caught.value)
+    assert "400" in message
+    assert "the fake server answers 400 as told" in message
+    assert "<" not in message
+
+
+async def test_a_library_user_agent_gets_406_rejected(
+    http: httpx.AsyncClient, limiter: Limiter, overpass_fake: OverpassFake
+) -> None:
+    client = OverpassClient(
+        http,
+        limiter,
+        url=overpass_fake.interpreter_url,
+        user_agent=f"python-httpx/{httpx.__version__}",
+        timeout_s=10,
+        maxsize_bytes=2**20,
+    )
+    with pytest.raises(UpstreamRejected) as caught:
+        await client.fetch(HELSINKI_RING, ("cafe",))
+    assert "406" in str(caught.value)
+    assert "User-Agent" in str(caught.value)
+
+
+async def test_a_ban_is_rejected(client: OverpassClient, overpass_fake: OverpassFake) -> None:
+    overpass_fake.inject(OverpassFault(kind="rate_limited"))
+    overpass_fake.configure(penalty_s=60)
+    with pytest.raises(UpstreamThrottled):
+        await client.fetch(HELSINKI_RING, ("cafe",))
+    with pytest.raises(UpstreamRejected, match="403"):
+        await client.fetch(HELSINKI_RING, ("cafe",))  # within the penalty: banned
+
+
+async def test_bytes_are_counted_on_the_limiter(client: OverpassClient, limiter: Limiter) -> None:
+    await client.fetch(HELSINKI_RING, ("cafe",))
+    assert (await limiter.status()).bytes_today > 100
