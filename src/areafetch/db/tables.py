@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
-__all__ = ["metadata", "test_job_runs"]
+__all__ = ["area_places", "areas", "metadata", "places", "test_job_runs", "tiles"]
 
 metadata = MetaData(
     naming_convention={
@@ -31,4 +47,70 @@ test_job_runs = Table(
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# An area a person asked for; its geometry is GeoJSON (WGS84), its work is tracked per tile.
+areas = Table(
+    "areas",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("geometry", JSONB, nullable=False),
+    Column("bbox", ARRAY(Float, dimensions=1), nullable=False),
+    Column("area_km2", Float, nullable=False),
+    Column("sources", ARRAY(String(32), dimensions=1), nullable=False),
+    Column("categories", ARRAY(String(64), dimensions=1), nullable=False),
+    Column("state", String(16), nullable=False, server_default="queued"),
+    Column("failed_reason", Text, nullable=True),
+    Column("job_id", String(128), nullable=True),
+    Column("tiles_total", Integer, nullable=False, server_default="0"),
+    Column("tiles_done", Integer, nullable=False, server_default="0"),
+    Column("upstream_calls", Integer, nullable=False, server_default="0"),
+    Column("summary", JSONB, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("state IN ('queued', 'planning', 'running', 'completed', 'failed')", name="state"),
+)
+
+# One unit of upstream work: a tile (Overpass, extract) or a circle (Google) of one area and source.
+tiles = Table(
+    "tiles",
+    metadata,
+    Column("area_id", UUID(as_uuid=True), ForeignKey("areas.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("tile_id", String(128), nullable=False),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("geometry", JSONB, nullable=False),
+    Column("places_found", Integer, nullable=False, server_default="0"),
+    Column("upstream_calls", Integer, nullable=False, server_default="0"),
+    Column("failed_reason", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("area_id", "source", "tile_id"),
+    CheckConstraint("state IN ('pending', 'done', 'split', 'failed')", name="state"),
+)
+
+# A place, once per source and source id, whichever areas found it.
+places = Table(
+    "places",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),
+    Column("source_id", String(256), nullable=False),
+    Column("name", Text, nullable=True),
+    Column("category", String(64), nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("attributes", JSONB, nullable=False, server_default="{}"),
+    Column("fetched_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("source", "source_id"),
+)
+
+area_places = Table(
+    "area_places",
+    metadata,
+    Column("area_id", UUID(as_uuid=True), ForeignKey("areas.id", ondelete="CASCADE"), nullable=False),
+    Column("place_id", BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("area_id", "place_id"),
+    Index("ix_area_places_place_id", "place_id"),
 )
