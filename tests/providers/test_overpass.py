@@ -231,3 +231,54 @@ async def test_a_ban_is_rejected(client: OverpassClient, overpass_fake: Overpass
 async def test_bytes_are_counted_on_the_limiter(client: OverpassClient, limiter: Limiter) -> None:
     await client.fetch(HELSINKI_RING, ("cafe",))
     assert (await limiter.status()).bytes_today > 100
+
+
+async def test_429_honours_a_longer_retry_after(limiter: Limiter) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.headers["user-agent"] == TEST_USER_AGENT
+        assert request.url.path == "/api/interpreter"
+        return httpx.Response(429, headers={"Retry-After": "3"}, text="<p>rate_limited</p>")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        client = OverpassClient(
+            http,
+            limiter,
+            url="https://overpass.example.invalid/api/interpreter",
+            user_agent=TEST_USER_AGENT,
+            timeout_s=5,
+            maxsize_bytes=2**20,
+            pause_min_s=PAUSE_MIN_S,
+        )
+        with pytest.raises(UpstreamThrottled) as caught:
+            await client.fetch(HELSINKI_RING, ("cafe",))
+    assert caught.value.retry_after_s is not None
+    assert caught.value.retry_after_s >= 3.0
+    status = await limiter.status()
+    assert status.paused_until is not None
+    assert (status.paused_until - status.server_time).total_seconds() > 2.5
+
+
+async def test_a_way_without_a_centre_is_skipped(limiter: Limiter) -> None:
+    elements = [
+        {"type": "node", "id": 1, "lat": 60.17, "lon": 24.94, "tags": {"amenity": "cafe", "name": "A"}},
+        {"type": "way", "id": 2, "tags": {"amenity": "cafe"}},
+        {"type": "way", "id": 3, "center": {"lat": 60.171, "lon": 24.941}, "tags": {"amenity": "pub"}},
+    ]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"version": 0.6, "elements": elements})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        client = OverpassClient(
+            http,
+            limiter,
+            url="https://overpass.example.invalid/api/interpreter",
+            user_agent=TEST_USER_AGENT,
+            timeout_s=5,
+            maxsize_bytes=2**20,
+        )
+        places = await client.fetch(HELSINKI_RING, ("cafe", "bar"))
+    assert [(p.source_id, p.category, p.name, p.lon, p.lat) for p in places] == [
+        ("node/1", "cafe", "A", 24.94, 60.17),
+        ("way/3", "bar", None, 24.941, 60.171),
+    ]

@@ -1,0 +1,24 @@
+"""The package's public names are exactly what it declares."""
+
+from __future__ import annotations
+
+import areafetch.providers as providers
+
+
+def test_all_names_are_exported_and_documented() -> None:
+    assert sorted(providers.__all__) == sorted(
+        [
+            "GooglePlacesClient",
+            "NearbyResult",
+            "OverpassClient",
+            "Place",
+            "Source",
+            "TileTooLarge",
+            "read_extract_places",
+        ]
+    )
+    for name in providers.__all__:
+        member = getattr(providers, name)
+        if name != "Source":
+            assert member.__doc__, name
+            assert member.__module__.startswith("areafetch.providers."), name
