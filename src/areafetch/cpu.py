@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -53,6 +54,4 @@ def burn_cpu(duration_ms: int) -> int:
 
 
 def _now_ms() -> float:
-    import time
-
     return time.monotonic() * 1000

@@ -300,20 +300,13 @@ def _spawn(
 
 def _run(argv: list[str], *, log_file: Path, cwd: Path, account: _Account | None) -> int:
     """Run a helper tool to completion, its output appended to `log_file`; its exit code."""
-    with log_file.open("ab") as log:
-        return subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=_child_env(),
-            user=account.uid if account else None,
-            group=account.gid if account else None,
-            extra_groups=[] if account else None,
-            timeout=_START_TIMEOUT_S,
-            check=False,
-        ).returncode
+    proc = _spawn(argv, log_file=log_file, cwd=cwd, account=account)
+    try:
+        return proc.wait(timeout=_START_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
 
 
 def _start(
