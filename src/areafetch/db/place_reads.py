@@ -1,0 +1,116 @@
+"""Reads of an area's places: keyset pages in `places.id` order, filtered by category and source.
+
+Pages are keyset pages (`id > after ORDER BY id LIMIT n`), so reading page 500 costs the same as
+reading page 1 and a place written while someone pages is never returned twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from areafetch.db.tables import area_places, areas, places
+from areafetch.errors import ServiceUnavailable
+
+__all__ = ["PlaceRow", "area_exists", "read_area_places", "read_connection"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceRow:
+    """One stored place as read back; `id` is the keyset position."""
+
+    id: int
+    source: str
+    source_id: str
+    name: str | None
+    category: str
+    lon: float
+    lat: float
+    attributes: dict[str, Any]
+    fetched_at: datetime
+
+
+@asynccontextmanager
+async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads; PostgreSQL being unreachable becomes `ServiceUnavailable`.
+
+    Raises:
+        ServiceUnavailable: the connection could not be made or was lost.
+    """
+    try:
+        async with engine.connect() as conn:
+            yield conn
+    except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
+        raise ServiceUnavailable("postgresql", f"{type(exc).__name__}: {exc}"[:300]) from exc
+
+
+async def area_exists(conn: AsyncConnection, *, area_id: uuid.UUID) -> bool:
+    """Whether an area with this id exists."""
+    found = await conn.scalar(select(exists().where(areas.c.id == area_id)))
+    return bool(found)
+
+
+async def read_area_places(
+    conn: AsyncConnection,
+    *,
+    area_id: uuid.UUID,
+    after: int = 0,
+    limit: int,
+    categories: Collection[str] = (),
+    sources: Collection[str] = (),
+) -> list[PlaceRow]:
+    """Up to `limit` of the area's places with `id > after`, in id order.
+
+    Args:
+        conn: the connection to read on.
+        area_id: the area whose linked places are read.
+        after: the keyset position: the id of the last place already read (0 for the start).
+        limit: the most places to return.
+        categories: only these categories; empty means all.
+        sources: only these sources; empty means all.
+    """
+    statement = (
+        select(
+            places.c.id,
+            places.c.source,
+            places.c.source_id,
+            places.c.name,
+            places.c.category,
+            places.c.lon,
+            places.c.lat,
+            places.c.attributes,
+            places.c.fetched_at,
+        )
+        .select_from(area_places.join(places, places.c.id == area_places.c.place_id))
+        # The bound is on the link table's column so the (area_id, place_id) key serves the range scan.
+        .where(area_places.c.area_id == area_id, area_places.c.place_id > after)
+        .order_by(places.c.id)
+        .limit(limit)
+    )
+    if categories:
+        statement = statement.where(places.c.category.in_(sorted(categories)))
+    if sources:
+        statement = statement.where(places.c.source.in_(sorted(sources)))
+    result = await conn.execute(statement)
+    return [
+        PlaceRow(
+            id=row.id,
+            source=row.source,
+            source_id=row.source_id,
+            name=row.name,
+            category=row.category,
+            lon=row.lon,
+            lat=row.lat,
+            attributes=row.attributes,
+            fetched_at=row.fetched_at,
+        )
+        for row in result
+    ]

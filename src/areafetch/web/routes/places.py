@@ -1,0 +1,210 @@
+"""An area's places: a paged GeoJSON FeatureCollection, or every matching place as streamed CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJsonSchema
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from areafetch.categories import CATEGORIES
+from areafetch.db.place_reads import PlaceRow, area_exists, read_area_places, read_connection
+from areafetch.providers.base import Source
+from areafetch.web.deps import EngineDep
+
+__all__ = [
+    "CSV_COLUMNS",
+    "PlaceFeature",
+    "PlaceFeatureCollection",
+    "PlaceProperties",
+    "PointGeometry",
+    "router",
+]
+
+router = APIRouter(prefix="/api/areas", tags=["places"])
+
+CSV_COLUMNS = ("source", "source_id", "name", "category", "lon", "lat", "fetched_at")
+
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10_000
+# Rows per query while streaming CSV: bounds the memory one download holds, whatever the area's size.
+_CSV_BATCH_SIZE = 2000
+_MAX_PLACE_ID = 2**63 - 1
+
+
+def _known_category(name: str) -> str:
+    if name not in CATEGORIES:
+        raise ValueError(f"unknown category {name!r}; expected one of: {', '.join(CATEGORIES)}")
+    return name
+
+
+def _place_id_cursor(cursor: str) -> str:
+    if int(cursor) > _MAX_PLACE_ID:
+        raise ValueError("not a cursor this endpoint returned")
+    return cursor
+
+
+CategoryName = Annotated[
+    str,
+    AfterValidator(_known_category),
+    WithJsonSchema({"type": "string", "enum": list(CATEGORIES)}),
+]
+Cursor = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,19}$"), AfterValidator(_place_id_cursor)]
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"] = "Point"
+    coordinates: tuple[float, float] = Field(description="[lon, lat], WGS84")
+
+
+class PlaceProperties(BaseModel):
+    source: Source
+    source_id: str = Field(description="OSM: node/123, way/456, relation/789; Google: the place id")
+    name: str | None
+    category: str
+    attributes: dict[str, Any] = Field(description="OSM tags or Google fields")
+    fetched_at: datetime
+
+
+class PlaceFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: int = Field(description="the place's stable id in this service")
+    geometry: PointGeometry
+    properties: PlaceProperties
+
+
+class PlaceFeatureCollection(BaseModel):
+    """A GeoJSON FeatureCollection (RFC 7946); `next_cursor` is a foreign member for paging."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[PlaceFeature]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null when this is the last page"
+    )
+
+
+@router.get(
+    "/{area_id}/places",
+    response_model=PlaceFeatureCollection,
+    responses={
+        200: {
+            "description": "GeoJSON (default), or CSV with `format=csv`",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        404: {"description": "no such area"},
+        503: {"description": "PostgreSQL unreachable"},
+    },
+)
+async def list_area_places(
+    area_id: uuid.UUID,
+    engine: EngineDep,
+    category: Annotated[
+        list[CategoryName] | None, Query(description="only these categories (repeatable)")
+    ] = None,
+    source: Annotated[list[Source] | None, Query(description="only these sources (repeatable)")] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="places per page (GeoJSON; CSV has every place)")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        Cursor | None,
+        Query(description="opaque: the `next_cursor` of the previous page (GeoJSON only)"),
+    ] = None,
+    output_format: Annotated[Literal["geojson", "csv"], Query(alias="format")] = "geojson",
+) -> PlaceFeatureCollection | StreamingResponse:
+    """The places found in an area, as a paged GeoJSON FeatureCollection or a CSV download."""
+    categories = tuple(category or ())
+    sources = tuple(source or ())
+    page_size = _CSV_BATCH_SIZE if output_format == "csv" else limit
+    after = 0 if output_format == "csv" or cursor is None else int(cursor)
+    async with read_connection(engine) as conn:
+        if not await area_exists(conn, area_id=area_id):
+            raise HTTPException(404, f"no area with id {area_id}")
+        # One row past the page tells whether another page exists, so the last page says so itself.
+        rows = await read_area_places(
+            conn,
+            area_id=area_id,
+            after=after,
+            limit=page_size + 1,
+            categories=categories,
+            sources=sources,
+        )
+    if output_format == "csv":
+        return StreamingResponse(
+            _csv_stream(engine, area_id=area_id, first=rows, categories=categories, sources=sources),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="area-{area_id}.csv"'},
+        )
+    page = rows[:limit]
+    return PlaceFeatureCollection(
+        features=[_feature(row) for row in page],
+        next_cursor=str(page[-1].id) if len(rows) > limit else None,
+    )
+
+
+def _feature(row: PlaceRow) -> PlaceFeature:
+    return PlaceFeature(
+        id=row.id,
+        geometry=PointGeometry(coordinates=(row.lon, row.lat)),
+        properties=PlaceProperties.model_validate(
+            {
+                "source": row.source,
+                "source_id": row.source_id,
+                "name": row.name,
+                "category": row.category,
+                "attributes": row.attributes,
+                "fetched_at": row.fetched_at,
+            }
+        ),
+    )
+
+
+async def _csv_stream(
+    engine: AsyncEngine,
+    *,
+    area_id: uuid.UUID,
+    first: Sequence[PlaceRow],
+    categories: Sequence[str],
+    sources: Sequence[str],
+) -> AsyncIterator[str]:
+    # The first batch was read with the 404 check (so a database failure is still a clean 503); later
+    # batches each take a pooled connection only while they are read, never while the client is slow.
+    yield _csv_text([CSV_COLUMNS])
+    rows = first
+    while True:
+        yield _csv_text(_csv_row(row) for row in rows[:_CSV_BATCH_SIZE])
+        if len(rows) <= _CSV_BATCH_SIZE:
+            return
+        async with read_connection(engine) as conn:
+            rows = await read_area_places(
+                conn,
+                area_id=area_id,
+                after=rows[_CSV_BATCH_SIZE - 1].id,
+                limit=_CSV_BATCH_SIZE + 1,
+                categories=categories,
+                sources=sources,
+            )
+
+
+def _csv_row(row: PlaceRow) -> tuple[object, ...]:
+    return (
+        row.source,
+        row.source_id,
+        row.name or "",
+        row.category,
+        row.lon,
+        row.lat,
+        row.fetched_at.isoformat(),
+    )
+
+
+def _csv_text(rows: Iterable[Sequence[object]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
