@@ -20,11 +20,14 @@ from areafetch.db import migrate
 from areafetch.db.engine import async_url
 from areafetch.queue import Queues
 from areafetch.web.app import create_app
+from tests.fakes.fixtures import google_places_fake, helsinki_data, helsinki_pbf, overpass_fake
 from tests.helpers import ProcessFactory, settings_env
 
 ADMIN_DATABASE_URL = os.environ.get(
     "AREAFETCH_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+__all__ = ["google_places_fake", "helsinki_data", "helsinki_pbf", "overpass_fake"]  # the test upstreams
+
 REDIS_URL = os.environ.get("AREAFETCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 

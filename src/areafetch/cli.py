@@ -53,7 +53,9 @@ def worker(
 
     unknown = sorted(set(queue or ()) - set(served_queues()))
     if unknown:
-        raise typer.BadParameter(f"no processors for {', '.join(unknown)}; known: {', '.join(served_queues())}")
+        raise typer.BadParameter(
+            f"no processors for {', '.join(unknown)}; known: {', '.join(served_queues())}"
+        )
     settings = _settings(worker_concurrency=concurrency)
     asyncio.run(run_worker(settings, queues=queue or None))
 

@@ -67,6 +67,20 @@ class Settings(BaseSettings):
     osm_extract_path: Path | None = None
     user_agent: str = "areafetch/0.1 (+https://github.com/areafetch/areafetch; ops@example.invalid)"
 
+    # --- areas ------------------------------------------------------------------------------
+    max_area_km2: float = Field(default=10_000.0, gt=0, description="largest area accepted (geodesic)")
+    max_area_vertices: int = Field(default=10_000, ge=4, le=1_000_000)
+    overpass_max_tile_km2: float = Field(default=25.0, gt=0, description="largest Overpass tile")
+    max_upstream_calls_per_job: int = Field(default=2_000, ge=1, description="planned calls an area may need")
+    max_split_depth: int = Field(
+        default=5, ge=0, le=12, description="how often a tile or circle may be split"
+    )
+    overpass_timeout_s: float = Field(default=25.0, gt=0, le=900, description="Overpass [timeout:]")
+    overpass_maxsize_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Overpass [maxsize:]")
+    overpass_pause_min_s: float = Field(default=30.0, gt=0, description="shortest shared pause after a 429")
+    google_places_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    google_places_pause_min_s: float = Field(default=5.0, gt=0)
+
     # --- rate limits, one set per upstream (see areafetch.ratelimit) -------------------------
     # Overpass's public instance allows about 2 slots per IP and asks for one query at a time,
     # under 10,000 requests and 1 GB a day.

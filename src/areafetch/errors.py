@@ -37,6 +37,10 @@ class JobNotFound(AreafetchError):
     """No job with this id exists in any queue."""
 
 
+class AreaNotFound(AreafetchError):
+    """No area with this id exists."""
+
+
 class InvalidPayload(AreafetchError):
     """A job payload failed validation; the message lists the field errors."""
 

@@ -17,10 +17,20 @@ from redis.exceptions import RedisError
 from areafetch.config import Settings
 from areafetch.constants import ALL_QUEUES
 from areafetch.errors import ServiceUnavailable
-from areafetch.jobs import TEST_JOB_SPEC, JobModel, JobSpec, TestJobPayload
+from areafetch.jobs import PLAN_AREA_SPEC, TEST_JOB_SPEC, AreaRef, JobModel, JobSpec, TestJobPayload
 from areafetch.redis import create_client, redacted_url
 
-__all__ = ["JobPublic", "JobState", "Queues", "default_job_options", "enqueue", "enqueue_test_job"]
+__all__ = [
+    "JobPublic",
+    "JobState",
+    "Queues",
+    "default_job_options",
+    "enqueue",
+    "enqueue_area_plan",
+    "enqueue_test_job",
+    "find_job",
+    "plan_job_id",
+]
 
 PayloadT = TypeVar("PayloadT", bound=JobModel)
 
@@ -116,6 +126,15 @@ async def enqueue(
 async def enqueue_test_job(queues: Queues, payload: TestJobPayload, *, delay_ms: int = 0) -> str:
     """The story's `addTestJob`: put one test job on the `test-jobs` queue."""
     return await enqueue(queues, TEST_JOB_SPEC, payload, delay_ms=delay_ms)
+
+
+async def enqueue_area_plan(queues: Queues, area_id: uuid.UUID) -> str:
+    """Queue the planning of a stored area; its job id is derived from the area id."""
+    return await enqueue(queues, PLAN_AREA_SPEC, AreaRef(area_id=area_id), job_id=plan_job_id(area_id))
+
+
+def plan_job_id(area_id: uuid.UUID) -> str:
+    return f"{area_id}.plan"
 
 
 async def find_job(queues: Queues, job_id: str) -> JobPublic | None:

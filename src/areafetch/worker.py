@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from bullmq import UnrecoverableError, Worker
+from bullmq import FlowProducer, UnrecoverableError, Worker
 from redis.exceptions import RedisError
 
 from areafetch.config import Settings
@@ -29,6 +29,7 @@ from areafetch.errors import InvalidPayload
 from areafetch.jobs import find_spec
 from areafetch.log import get_logger
 from areafetch.processors import PROCESSORS, JobContext, Resources
+from areafetch.processors.upstreams import open_upstreams
 from areafetch.redis import connection_options, create_client, redacted_url
 
 __all__ = ["WorkerProcess", "run_worker", "served_queues"]
@@ -104,11 +105,15 @@ class WorkerProcess:
 
     def _open_resources(self) -> Resources:
         settings = self.settings
+        redis = create_client(settings.redis_url, socket_timeout_s=settings.redis_socket_timeout_s)
+        options = connection_options(settings.redis_url, socket_timeout_s=settings.redis_socket_timeout_s)
         return Resources(
             settings=settings,
             engine=create_engine(settings.database_url, pool_size=settings.database_pool_size),
-            redis=create_client(settings.redis_url, socket_timeout_s=settings.redis_socket_timeout_s),
+            redis=redis,
             cpu=CpuPool(settings.cpu_workers),
+            upstreams=open_upstreams(settings, redis),
+            flows=FlowProducer({"prefix": settings.queue_prefix, "connection": options}),
         )
 
     async def _wait_for_redis(self, resources: Resources) -> bool:
@@ -173,6 +178,8 @@ class WorkerProcess:
         await all_closed
 
     async def _close_resources(self, resources: Resources) -> None:
+        await resources.flows.close()
+        await resources.upstreams.aclose()
         resources.cpu.close()
         await resources.engine.dispose()
         await resources.redis.aclose()
@@ -223,6 +230,7 @@ class WorkerProcess:
             queue=queue_name,
             name=spec.name,
             attempt=attempt,
+            max_attempts=int(job.opts.get("attempts") or 1),
             bullmq_job=job,
         )
         result = await processor(payload, ctx)

@@ -4,21 +4,46 @@ from __future__ import annotations
 
 from typing import Any
 
+from areafetch.jobs.areas import (
+    FETCH_TILE_SPEC,
+    FINALISE_AREA_SPEC,
+    PLAN_AREA_SPEC,
+    AreaRef,
+    AreaSummary,
+    FetchTilePayload,
+    FetchTileResult,
+    PlanAreaResult,
+    SourceName,
+)
 from areafetch.jobs.base import JobModel, JobSpec, describe_validation_error
 from areafetch.jobs.test_job import TEST_JOB_SPEC, TestJobPayload, TestJobResult
 
 __all__ = [
+    "FETCH_TILE_SPEC",
+    "FINALISE_AREA_SPEC",
     "JOB_SPECS",
+    "PLAN_AREA_SPEC",
     "TEST_JOB_SPEC",
+    "AreaRef",
+    "AreaSummary",
+    "FetchTilePayload",
+    "FetchTileResult",
     "JobModel",
     "JobSpec",
+    "PlanAreaResult",
+    "SourceName",
     "TestJobPayload",
     "TestJobResult",
     "describe_validation_error",
     "find_spec",
 ]
 
-JOB_SPECS: tuple[JobSpec[Any, Any], ...] = (TEST_JOB_SPEC,)
+JOB_SPECS: tuple[JobSpec[Any, Any], ...] = (
+    TEST_JOB_SPEC,
+    PLAN_AREA_SPEC,
+    FETCH_TILE_SPEC,
+    FINALISE_AREA_SPEC,
+)
 
 
 def find_spec(queue: str, name: str) -> JobSpec[Any, Any] | None:

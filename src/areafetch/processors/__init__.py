@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from areafetch.jobs import TEST_JOB_SPEC, JobSpec
+from areafetch.jobs import FETCH_TILE_SPEC, FINALISE_AREA_SPEC, PLAN_AREA_SPEC, TEST_JOB_SPEC, JobSpec
+from areafetch.processors.areas import fetch_tile, finalise_area, plan_area_job
 from areafetch.processors.base import JobContext, Processor, Resources
 from areafetch.processors.test_job import process_test_job
 
@@ -12,4 +13,7 @@ __all__ = ["PROCESSORS", "JobContext", "Processor", "Resources"]
 
 PROCESSORS: dict[JobSpec[Any, Any], Processor[Any, Any]] = {
     TEST_JOB_SPEC: process_test_job,
+    PLAN_AREA_SPEC: plan_area_job,
+    FETCH_TILE_SPEC: fetch_tile,
+    FINALISE_AREA_SPEC: finalise_area,
 }

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from areafetch.config import Settings
     from areafetch.cpu import CpuPool
     from areafetch.jobs import JobModel
+    from areafetch.processors.upstreams import Upstreams
 
 __all__ = ["JobContext", "Processor", "Resources"]
 
@@ -27,6 +28,8 @@ class Resources:
     engine: AsyncEngine
     redis: Redis
     cpu: CpuPool
+    upstreams: Upstreams
+    flows: Any  # bullmq.FlowProducer: adds an area's fetch jobs under its finalise job
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,12 @@ class JobContext:
     queue: str
     name: str
     attempt: int
+    max_attempts: int
     bullmq_job: Any  # bullmq.Job, for progress updates
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
 
     async def report_progress(self, progress: int | float | dict[str, Any]) -> None:
         await self.bullmq_job.updateProgress(progress)

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from areafetch.errors import (
     AreafetchError,
+    AreaNotFound,
     BudgetExhausted,
     InvalidArea,
     InvalidPayload,
@@ -18,6 +19,7 @@ __all__ = ["install_error_handlers"]
 
 _STATUS: dict[type[AreafetchError], int] = {
     JobNotFound: 404,
+    AreaNotFound: 404,
     InvalidPayload: 422,
     InvalidArea: 422,
     BudgetExhausted: 429,

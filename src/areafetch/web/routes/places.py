@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.categories import CATEGORIES
 from areafetch.db.place_reads import PlaceRow, area_exists, read_area_places, read_connection
+from areafetch.errors import AreaNotFound
 from areafetch.providers.base import Source
 from areafetch.web.deps import EngineDep
 
@@ -125,7 +126,7 @@ async def list_area_places(
     after = 0 if output_format == "csv" or cursor is None else int(cursor)
     async with read_connection(engine) as conn:
         if not await area_exists(conn, area_id=area_id):
-            raise HTTPException(404, f"no area with id {area_id}")
+            raise AreaNotFound(f"no area with id {area_id}")
         # One row past the page tells whether another page exists, so the last page says so itself.
         rows = await read_area_places(
             conn,

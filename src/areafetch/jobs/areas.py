@@ -1,0 +1,79 @@
+"""The area pipeline's jobs on the `areas` queue: plan, then one fetch per (tile, source), then finalise.
+
+`plan` cuts the area into tiles and adds a BullMQ flow: a `finalise` parent whose children are
+the `fetch` jobs, so tiles run in parallel on every worker, each retried on its own, and the
+parent runs once all of them are done.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import Field
+
+from areafetch.constants import AREAS_QUEUE
+from areafetch.jobs.base import JobModel, JobSpec
+
+__all__ = [
+    "FETCH_TILE_SPEC",
+    "FINALISE_AREA_SPEC",
+    "PLAN_AREA_SPEC",
+    "AreaRef",
+    "AreaSummary",
+    "FetchTilePayload",
+    "FetchTileResult",
+    "PlanAreaResult",
+    "SourceName",
+]
+
+SourceName = Literal["overpass", "google_places", "osm_extract"]
+
+
+class AreaRef(JobModel):
+    """A job about one area (plan, finalise): everything else is read from the database."""
+
+    area_id: uuid.UUID
+
+
+class PlanAreaResult(JobModel):
+    tiles: int = Field(ge=0, description="fetch jobs added")
+    upstream_calls: dict[SourceName, int] = Field(description="planned calls per source")
+
+
+class FetchTilePayload(JobModel):
+    area_id: uuid.UUID
+    source: SourceName
+    tile_id: str = Field(min_length=1, max_length=512)
+
+
+class FetchTileResult(JobModel):
+    places: int = Field(ge=0, description="distinct places inside the area that the tile found")
+    upstream_calls: int = Field(ge=0)
+    splits: int = Field(ge=0, description="tiles or circles split because they hit an upstream limit")
+    already_done: bool = Field(default=False, description="a retry found the tile stored already")
+
+
+class AreaSummary(JobModel):
+    places_total: int
+    places_by_source: dict[str, int]
+    places_by_category: dict[str, int]
+    places_by_source_and_category: dict[str, dict[str, int]]
+    area_km2: float
+    density_per_km2: float
+    bbox: tuple[float, float, float, float] = Field(description="west, south, east north of the area")
+    places_bbox: tuple[float, float, float, float] | None = Field(description="bbox of the places found")
+    tiles: int
+    upstream_calls: int
+    duration_s: float
+
+
+PLAN_AREA_SPEC: JobSpec[AreaRef, PlanAreaResult] = JobSpec(
+    queue=AREAS_QUEUE, name="plan", payload_model=AreaRef, result_model=PlanAreaResult
+)
+FETCH_TILE_SPEC: JobSpec[FetchTilePayload, FetchTileResult] = JobSpec(
+    queue=AREAS_QUEUE, name="fetch", payload_model=FetchTilePayload, result_model=FetchTileResult
+)
+FINALISE_AREA_SPEC: JobSpec[AreaRef, AreaSummary] = JobSpec(
+    queue=AREAS_QUEUE, name="finalise", payload_model=AreaRef, result_model=AreaSummary
+)

@@ -1,0 +1,166 @@
+"""Areas: submit one for retrieval, follow its progress and summary."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Path
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from shapely.geometry import mapping
+
+from areafetch.categories import CATEGORIES
+from areafetch.config import Settings
+from areafetch.db import areas as area_queries
+from areafetch.errors import AreaNotFound, InvalidArea, ServiceUnavailable
+from areafetch.geo import measured_area
+from areafetch.jobs import AreaSummary, SourceName
+from areafetch.queue import enqueue_area_plan, plan_job_id
+from areafetch.web.deps import EngineDep, QueuesDep, SettingsDep
+
+router = APIRouter(prefix="/api/areas", tags=["areas"])
+
+AreaId = Annotated[uuid.UUID, Path(description="the area's id")]
+
+
+class AreaCreate(BaseModel):
+    """An area to retrieve: a GeoJSON Polygon/MultiPolygon (`area`) or a `bbox`, not both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    area: dict[str, Any] | None = Field(default=None, description="GeoJSON Polygon or MultiPolygon, WGS84")
+    bbox: tuple[float, float, float, float] | None = Field(
+        default=None, description="[west, south, east, north]"
+    )
+    sources: list[SourceName] = Field(min_length=1, max_length=3)
+    categories: list[str] = Field(min_length=1, max_length=len(CATEGORIES), description=", ".join(CATEGORIES))
+
+    @field_validator("categories")
+    @classmethod
+    def _known_categories(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in CATEGORIES]
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; known: {', '.join(CATEGORIES)}")
+        return list(dict.fromkeys(value))
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, value: list[SourceName]) -> list[SourceName]:
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _one_geometry(self) -> AreaCreate:
+        if (self.area is None) == (self.bbox is None):
+            raise ValueError("give exactly one of `area` (GeoJSON) and `bbox`")
+        return self
+
+
+class AreaCreated(BaseModel):
+    area_id: uuid.UUID
+    job_id: str
+
+
+class SourceProgress(BaseModel):
+    done: int
+    total: int
+
+
+class AreaProgress(BaseModel):
+    tiles_done: int
+    tiles_total: int
+    percent: float
+    by_source: dict[str, SourceProgress]
+
+
+class AreaPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    state: str = Field(description="queued, planning, running, completed or failed")
+    progress: AreaProgress
+    summary: AreaSummary | None
+    failed_reason: str | None
+    job_id: str | None
+    sources: list[str]
+    categories: list[str]
+    area_km2: float
+    bbox: list[float]
+    upstream_calls: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@router.post("", status_code=202, response_model=AreaCreated, responses={503: {"description": "Redis down"}})
+async def create_area(
+    body: AreaCreate, settings: SettingsDep, engine: EngineDep, queues: QueuesDep
+) -> AreaCreated:
+    """Validate an area, store it and queue its retrieval."""
+    _check_sources_configured(body, settings)
+    field = "area" if body.area is not None else "bbox"
+    measure = functools.partial(
+        measured_area, max_vertices=settings.max_area_vertices, max_area_km2=settings.max_area_km2
+    )
+    try:
+        geometry, area_km2 = await anyio.to_thread.run_sync(measure, body.area or list(body.bbox or ()))
+    except InvalidArea as exc:
+        raise _invalid(field, str(exc)) from exc
+    area_id = uuid.uuid4()
+    async with engine.begin() as conn:
+        await area_queries.create_area(
+            conn,
+            area_id=area_id,
+            name=body.name,
+            geometry=dict(mapping(geometry)),
+            bbox=geometry.bounds,
+            area_km2=area_km2,
+            sources=body.sources,
+            categories=body.categories,
+            job_id=plan_job_id(area_id),
+        )
+    try:
+        job_id = await enqueue_area_plan(queues, area_id)
+    except ServiceUnavailable:
+        async with engine.begin() as conn:  # nothing half-written: no area without its job
+            await area_queries.delete_area(conn, area_id=area_id)
+        raise
+    return AreaCreated(area_id=area_id, job_id=job_id)
+
+
+@router.get("/{area_id}", response_model=AreaPublic, responses={404: {"description": "no such area"}})
+async def get_area(area_id: AreaId, engine: EngineDep) -> AreaPublic:
+    """An area's state, progress (tiles done / total, per source) and summary."""
+    async with engine.connect() as conn:
+        area = await area_queries.get_area(conn, area_id=area_id)
+        if area is None:
+            raise AreaNotFound(f"no area with id {area_id}")
+        per_source = await area_queries.tile_progress(conn, area_id=area_id)
+    total = area["tiles_total"]
+    progress = AreaProgress(
+        tiles_done=area["tiles_done"],
+        tiles_total=total,
+        percent=round(100.0 * area["tiles_done"] / total, 1) if total else 0.0,
+        by_source={
+            source: SourceProgress(done=done, total=all_) for source, (done, all_) in per_source.items()
+        },
+    )
+    return AreaPublic.model_validate({**area, "progress": progress})
+
+
+def _check_sources_configured(body: AreaCreate, settings: Settings) -> None:
+    if "google_places" in body.sources and not (
+        settings.google_api_key and settings.google_api_key.get_secret_value()
+    ):
+        raise _invalid("sources", "google_places is not available: AREAFETCH_GOOGLE_API_KEY is not set")
+    if "osm_extract" in body.sources and settings.osm_extract_path is None:
+        raise _invalid("sources", "osm_extract is not available: AREAFETCH_OSM_EXTRACT_PATH is not set")
+
+
+def _invalid(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", field), "msg": message, "input": None}]
+    )

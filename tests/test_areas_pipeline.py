@@ -1,0 +1,329 @@
+"""The area pipeline end to end: web app, worker processes, the test upstreams on the real Helsinki extract."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+import shapely
+from fastapi import FastAPI
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from areafetch.config import Settings
+from areafetch.constants import LIMITER_KEY_PREFIX
+from areafetch.db import create_engine
+from areafetch.db.tables import area_places, places, tiles
+from areafetch.web.app import create_app
+from tests.fakes.expected import expected_google_places, expected_osm_keys
+from tests.fakes.fixtures import TEST_USER_AGENT
+from tests.fakes.google_places import GooglePlacesFake
+from tests.fakes.overpass import OverpassFake, OverpassFault
+from tests.helpers import ProcessFactory, eventually, settings_env
+
+# Inside the Helsinki extract (about 24.935-24.953 E, 60.164-60.179 N), not a plain rectangle.
+HELSINKI_POLYGON: dict[str, Any] = {
+    "type": "Polygon",
+    "coordinates": [
+        [
+            [24.936, 60.165],
+            [24.952, 60.1655],
+            [24.9525, 60.178],
+            [24.944, 60.1785],
+            [24.937, 60.172],
+            [24.936, 60.165],
+        ]
+    ],
+}
+CATEGORIES = ["cafe", "restaurant", "bar", "bank", "pharmacy"]
+OSM_FILTERS = [
+    "amenity=cafe",
+    "amenity=restaurant",
+    "amenity=bar",
+    "amenity=pub",
+    "amenity=bank",
+    "amenity=pharmacy",
+]
+OVERPASS_RATE = 1.8  # the fake allows 2 queries/s per client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limiters() -> Iterator[None]:
+    """Each test starts with the upstream limiters' shared state gone (budgets, pauses)."""
+
+    async def clear() -> None:
+        client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
+        try:
+            keys = [key async for key in client.scan_iter(match=f"{{{LIMITER_KEY_PREFIX}:*")]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
+
+    asyncio.run(clear())
+    yield
+    asyncio.run(clear())
+
+
+@pytest.fixture
+def area_settings(settings: Settings, helsinki_pbf: Path) -> Settings:
+    return settings.model_copy(
+        update={
+            "user_agent": TEST_USER_AGENT,
+            "osm_extract_path": helsinki_pbf,
+            "overpass_rate_per_s": OVERPASS_RATE,
+            "overpass_burst": 1,
+            "overpass_max_in_flight": 1,
+            "overpass_max_wait_s": 120.0,
+            "overpass_pause_min_s": 2.0,
+            "overpass_max_tile_km2": 0.1,
+            "google_places_rate_per_s": 8.0,  # 5 + 60 * 8 = 485 calls a minute, under the fake's 600
+            "google_places_burst": 5,
+            "max_split_depth": 8,
+            "lock_duration_ms": 5000,
+            "stalled_interval_ms": 2000,
+            "worker_concurrency": 4,
+        }
+    )
+
+
+@pytest.fixture
+async def area_api(area_settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
+    app = create_app(area_settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client, app
+
+
+def with_upstreams(
+    settings: Settings, overpass: OverpassFake | None = None, google: GooglePlacesFake | None = None
+) -> Settings:
+    update: dict[str, Any] = {}
+    if overpass is not None:
+        update["overpass_url"] = overpass.interpreter_url
+    if google is not None:
+        update["google_places_url"] = google.url
+        update["google_api_key"] = SecretStr(google.api_key)
+    return settings.model_copy(update=update)
+
+
+async def submit(client: httpx.AsyncClient, **body: Any) -> str:
+    response = await client.post("/api/areas", json={"name": "helsinki", **body})
+    assert response.status_code == 202, response.text
+    area_id: str = response.json()["area_id"]
+    return area_id
+
+
+async def finished_area(
+    client: httpx.AsyncClient, area_id: str, *, timeout_s: float = 120, seen: list[int] | None = None
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        area: dict[str, Any] = (await client.get(f"/api/areas/{area_id}")).json()
+        if seen is not None:
+            seen.append(area["progress"]["tiles_done"])
+        return area if area["state"] in {"completed", "failed"} else None
+
+    return await eventually(probe, timeout_s=timeout_s, interval_s=0.1, what=f"area {area_id}")
+
+
+async def stored_ids(settings: Settings, area_id: str, source: str) -> list[str]:
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(places.c.source_id)
+                .select_from(area_places.join(places, places.c.id == area_places.c.place_id))
+                .where(area_places.c.area_id == uuid.UUID(area_id), places.c.source == source)
+            )
+            return [row[0] for row in rows]
+    finally:
+        await engine.dispose()
+
+
+async def tile_count(settings: Settings, area_id: str) -> int:
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            count = await conn.scalar(
+                select(func.count()).select_from(tiles).where(tiles.c.area_id == uuid.UUID(area_id))
+            )
+            return int(count or 0)
+    finally:
+        await engine.dispose()
+
+
+async def test_helsinki_from_overpass_and_extract_equals_the_extract_computed_independently(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake)
+    await processes.worker(settings_env(settings))
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        area_id = await submit(
+            client, area=HELSINKI_POLYGON, sources=["overpass", "osm_extract"], categories=CATEGORIES
+        )
+        area = await finished_area(client, area_id)
+
+    assert area["state"] == "completed", area["failed_reason"]
+    expected = expected_osm_keys(shapely.geometry.shape(HELSINKI_POLYGON), OSM_FILTERS)
+    assert len(expected) > 50
+    overpass_ids = await stored_ids(settings, area_id, "overpass")
+    extract_ids = await stored_ids(settings, area_id, "osm_extract")
+    assert sorted(overpass_ids) == sorted(expected)
+    assert sorted(extract_ids) == sorted(expected)
+    summary = area["summary"]
+    assert summary["places_by_source"] == {"overpass": len(expected), "osm_extract": len(expected)}
+    assert summary["places_total"] == 2 * len(expected)
+    assert summary["upstream_calls"] == area["progress"]["tiles_total"] - 1  # the extract makes no calls
+    assert overpass_fake.rejections() == []
+
+
+async def test_sixteen_plus_tiles_with_two_workers_finish_at_the_configured_rate_without_a_ban(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake)
+    env = settings_env(settings)
+    await asyncio.gather(processes.worker(env), processes.worker(env))
+    app = create_app(settings)
+    seen: list[int] = []
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        started = time.monotonic()
+        area_id = await submit(client, area=HELSINKI_POLYGON, sources=["overpass"], categories=["cafe"])
+        area = await finished_area(client, area_id, seen=seen)
+        elapsed = time.monotonic() - started
+
+    assert area["state"] == "completed", area["failed_reason"]
+    calls = area["upstream_calls"]
+    assert area["progress"]["tiles_total"] >= 16
+    assert calls >= area["progress"]["tiles_total"]
+    ideal_s = calls / OVERPASS_RATE
+    print(f"\n{calls} Overpass calls in {elapsed:.1f}s; at {OVERPASS_RATE}/s the rate allows {ideal_s:.1f}s")
+    assert elapsed <= ideal_s * 1.25 + 4.0
+    assert overpass_fake.rejections() == []  # no 429, no ban
+    assert len(set(seen)) >= 4  # progress moved through intermediate values
+    assert seen == sorted(seen)
+
+
+async def test_google_circles_hitting_the_20_cap_are_split_and_every_place_found_once(
+    area_settings: Settings, processes: ProcessFactory, google_places_fake: GooglePlacesFake
+) -> None:
+    settings = with_upstreams(area_settings, google=google_places_fake)
+    await processes.worker(settings_env(settings))
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        area_id = await submit(
+            client, area=HELSINKI_POLYGON, sources=["google_places"], categories=["restaurant", "cafe"]
+        )
+        area = await finished_area(client, area_id)
+
+    assert area["state"] == "completed", area["failed_reason"]
+    expected = [
+        place.id
+        for place in expected_google_places(shapely.geometry.shape(HELSINKI_POLYGON), ["restaurant", "cafe"])
+    ]
+    assert len(expected) > 40  # several circles must have hit the cap of 20
+    found = await stored_ids(settings, area_id, "google_places")
+    assert sorted(found) == sorted(expected)
+    assert area["upstream_calls"] > 2  # the first circle was split
+    print(f"\ngoogle: {len(expected)} places found with {area['upstream_calls']} calls")
+    assert all(record.status == 200 for record in google_places_fake.requests)
+
+
+async def test_remark_splits_the_tile_and_a_cut_off_body_is_retried_nothing_partial_stored(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        update={"overpass_max_tile_km2": 2.0}  # one tile
+    )
+    worker = await processes.worker(settings_env(settings))
+    overpass_fake.inject(OverpassFault(kind="remark_timeout"))
+    overpass_fake.inject(OverpassFault(kind="truncated"))
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        area_id = await submit(client, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES)
+        area = await finished_area(client, area_id)
+
+    assert area["state"] == "completed", area["failed_reason"]
+    expected = expected_osm_keys(shapely.geometry.shape(HELSINKI_POLYGON), OSM_FILTERS)
+    assert sorted(await stored_ids(settings, area_id, "overpass")) == sorted(expected)
+    fetches = worker.events("job.started", name="fetch")
+    tiles_total = area["progress"]["tiles_total"]
+    assert len(fetches) == tiles_total + 1  # the cut-off body failed one attempt ...
+    assert sorted(record["attempt"] for record in fetches)[-1] == 2  # ... which was retried once
+    assert area["upstream_calls"] == tiles_total + 4  # the remark split one tile into four
+    assert overpass_fake.pending_faults() == []
+
+
+async def test_kill_9_mid_area_then_a_new_worker_completes_with_the_same_places(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake)
+    env = settings_env(settings)
+    first = await processes.worker(env)
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        area_id = await submit(client, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES)
+
+        async def some_tiles_done() -> bool:
+            progress = (await client.get(f"/api/areas/{area_id}")).json()["progress"]
+            return bool(3 <= progress["tiles_done"] < progress["tiles_total"] - 3)
+
+        await eventually(some_tiles_done, timeout_s=60, what="a few tiles done")
+        first.proc.send_signal(signal.SIGKILL)
+        await first.wait_exit(timeout_s=10)
+        await processes.worker(env)
+        area = await finished_area(client, area_id, timeout_s=120)
+
+    assert area["state"] == "completed", area["failed_reason"]
+    expected = expected_osm_keys(shapely.geometry.shape(HELSINKI_POLYGON), OSM_FILTERS)
+    stored = await stored_ids(settings, area_id, "overpass")
+    assert sorted(stored) == sorted(expected)  # same places as an uninterrupted run, none twice
+    assert area["progress"]["tiles_done"] == area["progress"]["tiles_total"]
+
+
+async def test_area_over_the_per_job_cap_is_refused_with_the_reason_and_stores_no_tiles(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        update={"max_upstream_calls_per_job": 5}
+    )
+    await processes.worker(settings_env(settings))
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        area_id = await submit(client, area=HELSINKI_POLYGON, sources=["overpass"], categories=["cafe"])
+        area = await finished_area(client, area_id)
+        job = (await client.get(f"/api/jobs/{area['job_id']}")).json()
+
+    assert area["state"] == "failed"
+    assert "per-job cap is 5" in area["failed_reason"]
+    assert (job["state"], job["attempts_made"]) == ("failed", 1)
+    assert "per-job cap is 5" in job["failed_reason"]
+    assert await tile_count(settings, area_id) == 0
+    assert overpass_fake.requests == []
