@@ -327,3 +327,24 @@ async def test_area_over_the_per_job_cap_is_refused_with_the_reason_and_stores_n
     assert "per-job cap is 5" in job["failed_reason"]
     assert await tile_count(settings, area_id) == 0
     assert overpass_fake.requests == []
+
+
+async def test_area_over_what_is_left_of_the_daily_budget_is_refused(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        update={"overpass_daily_requests": 3}
+    )
+    await processes.worker(settings_env(settings))
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        area_id = await submit(client, area=HELSINKI_POLYGON, sources=["overpass"], categories=["cafe"])
+        area = await finished_area(client, area_id)
+
+    assert area["state"] == "failed"
+    assert "overpass calls but only 3 are left in today's budget" in area["failed_reason"]
+    assert await tile_count(settings, area_id) == 0
+    assert overpass_fake.requests == []
