@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 import uuid
@@ -14,7 +15,6 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 import shapely
-from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
@@ -95,13 +95,15 @@ def area_settings(settings: Settings, helsinki_pbf: Path) -> Settings:
     )
 
 
-@pytest.fixture
-async def area_api(area_settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
-    app = create_app(area_settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client, app
+@contextlib.asynccontextmanager
+async def area_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The web app in this process (its lifespan running) and a client for it."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        yield client
 
 
 def with_upstreams(
@@ -121,6 +123,13 @@ async def submit(client: httpx.AsyncClient, **body: Any) -> str:
     assert response.status_code == 202, response.text
     area_id: str = response.json()["area_id"]
     return area_id
+
+
+async def submit_and_wait(settings: Settings, **body: Any) -> tuple[str, dict[str, Any]]:
+    """Submit an area through the web app and wait until it completes or fails."""
+    async with area_client(settings) as client:
+        area_id = await submit(client, **body)
+        return area_id, await finished_area(client, area_id)
 
 
 async def finished_area(
@@ -166,15 +175,9 @@ async def test_helsinki_from_overpass_and_extract_equals_the_extract_computed_in
 ) -> None:
     settings = with_upstreams(area_settings, overpass=overpass_fake)
     await processes.worker(settings_env(settings))
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
-    ):
-        area_id = await submit(
-            client, area=HELSINKI_POLYGON, sources=["overpass", "osm_extract"], categories=CATEGORIES
-        )
-        area = await finished_area(client, area_id)
+    area_id, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass", "osm_extract"], categories=CATEGORIES
+    )
 
     assert area["state"] == "completed", area["failed_reason"]
     expected = expected_osm_keys(shapely.geometry.shape(HELSINKI_POLYGON), OSM_FILTERS)
@@ -224,15 +227,9 @@ async def test_google_circles_hitting_the_20_cap_are_split_and_every_place_found
 ) -> None:
     settings = with_upstreams(area_settings, google=google_places_fake)
     await processes.worker(settings_env(settings))
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
-    ):
-        area_id = await submit(
-            client, area=HELSINKI_POLYGON, sources=["google_places"], categories=["restaurant", "cafe"]
-        )
-        area = await finished_area(client, area_id)
+    area_id, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["google_places"], categories=["restaurant", "cafe"]
+    )
 
     assert area["state"] == "completed", area["failed_reason"]
     expected = [
@@ -256,13 +253,9 @@ async def test_remark_splits_the_tile_and_a_cut_off_body_is_retried_nothing_part
     worker = await processes.worker(settings_env(settings))
     overpass_fake.inject(OverpassFault(kind="remark_timeout"))
     overpass_fake.inject(OverpassFault(kind="truncated"))
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
-    ):
-        area_id = await submit(client, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES)
-        area = await finished_area(client, area_id)
+    area_id, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
 
     assert area["state"] == "completed", area["failed_reason"]
     expected = expected_osm_keys(shapely.geometry.shape(HELSINKI_POLYGON), OSM_FILTERS)
@@ -281,11 +274,7 @@ async def test_kill_9_mid_area_then_a_new_worker_completes_with_the_same_places(
     settings = with_upstreams(area_settings, overpass=overpass_fake)
     env = settings_env(settings)
     first = await processes.worker(env)
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
-    ):
+    async with area_client(settings) as client:
         area_id = await submit(client, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES)
 
         async def some_tiles_done() -> bool:
@@ -312,13 +301,10 @@ async def test_area_over_the_per_job_cap_is_refused_with_the_reason_and_stores_n
         update={"max_upstream_calls_per_job": 5}
     )
     await processes.worker(settings_env(settings))
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
-    ):
-        area_id = await submit(client, area=HELSINKI_POLYGON, sources=["overpass"], categories=["cafe"])
-        area = await finished_area(client, area_id)
+    area_id, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=["cafe"]
+    )
+    async with area_client(settings) as client:
         job = (await client.get(f"/api/jobs/{area['job_id']}")).json()
 
     assert area["state"] == "failed"
@@ -336,13 +322,9 @@ async def test_area_over_what_is_left_of_the_daily_budget_is_refused(
         update={"overpass_daily_requests": 3}
     )
     await processes.worker(settings_env(settings))
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
-    ):
-        area_id = await submit(client, area=HELSINKI_POLYGON, sources=["overpass"], categories=["cafe"])
-        area = await finished_area(client, area_id)
+    area_id, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=["cafe"]
+    )
 
     assert area["state"] == "failed"
     assert "overpass calls but only 3 are left in today's budget" in area["failed_reason"]
