@@ -4,6 +4,7 @@ AreafetchError
 ├── ConfigurationError        settings or environment unusable
 ├── ServiceUnavailable        Redis or PostgreSQL cannot be reached
 ├── JobNotFound               no job with that id in any queue
+├── JobStateConflict          a job is in a state that does not allow the operation
 ├── InvalidPayload            a job payload failed validation (never retried)
 ├── InvalidArea               an area cannot be planned
 ├── BudgetExhausted           a daily request/byte budget is spent
@@ -35,6 +36,10 @@ class ServiceUnavailable(AreafetchError):
 
 class JobNotFound(AreafetchError):
     """No job with this id exists in any queue."""
+
+
+class JobStateConflict(AreafetchError):
+    """A job is in a state that does not allow the operation (retry a running job, cancel a finished one)."""
 
 
 class AreaNotFound(AreafetchError):

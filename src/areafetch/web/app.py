@@ -11,7 +11,7 @@ from areafetch import __version__
 from areafetch.config import Settings, get_settings
 from areafetch.log import configure_logging
 from areafetch.web.errors import install_error_handlers
-from areafetch.web.routes import areas, health, jobs, places
+from areafetch.web.routes import area_events, areas, estimate, health, jobs, places, queues
 from areafetch.web.state import AppState
 
 __all__ = ["create_app"]
@@ -34,8 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(estimate.router)  # before areas: /api/areas/estimate is not an area id
     app.include_router(areas.router)
+    app.include_router(area_events.router)
     app.include_router(places.router)
+    app.include_router(queues.router)
     return app
 
 

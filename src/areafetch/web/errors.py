@@ -12,6 +12,7 @@ from areafetch.errors import (
     InvalidArea,
     InvalidPayload,
     JobNotFound,
+    JobStateConflict,
     ServiceUnavailable,
 )
 
@@ -20,6 +21,7 @@ __all__ = ["install_error_handlers"]
 _STATUS: dict[type[AreafetchError], int] = {
     JobNotFound: 404,
     AreaNotFound: 404,
+    JobStateConflict: 409,
     InvalidPayload: 422,
     InvalidArea: 422,
     BudgetExhausted: 429,

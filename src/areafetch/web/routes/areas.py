@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry import mapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.categories import CATEGORIES
 from areafetch.config import Settings
@@ -100,7 +101,7 @@ async def create_area(
     body: AreaCreate, settings: SettingsDep, engine: EngineDep, queues: QueuesDep
 ) -> AreaCreated:
     """Validate an area, store it and queue its retrieval."""
-    _check_sources_configured(body, settings)
+    check_sources_configured(body, settings)
     field = "area" if body.area is not None else "bbox"
     measure = functools.partial(
         measured_area, max_vertices=settings.max_area_vertices, max_area_km2=settings.max_area_km2
@@ -108,7 +109,7 @@ async def create_area(
     try:
         geometry, area_km2 = await anyio.to_thread.run_sync(measure, body.area or list(body.bbox or ()))
     except InvalidArea as exc:
-        raise _invalid(field, str(exc)) from exc
+        raise invalid_field(field, str(exc)) from exc
     area_id = uuid.uuid4()
     async with engine.begin() as conn:
         await area_queries.create_area(
@@ -135,10 +136,15 @@ async def create_area(
 async def get_area(area_id: AreaId, engine: EngineDep) -> AreaPublic:
     """An area's state, progress (tiles done / total, per source) and summary."""
     async with engine.connect() as conn:
-        area = await area_queries.get_area(conn, area_id=area_id)
-        if area is None:
-            raise AreaNotFound(f"no area with id {area_id}")
-        per_source = await area_queries.tile_progress(conn, area_id=area_id)
+        return await read_area(conn, area_id)
+
+
+async def read_area(conn: AsyncConnection, area_id: uuid.UUID) -> AreaPublic:
+    """The area as the API shows it; raises `AreaNotFound`."""
+    area = await area_queries.get_area(conn, area_id=area_id)
+    if area is None:
+        raise AreaNotFound(f"no area with id {area_id}")
+    per_source = await area_queries.tile_progress(conn, area_id=area_id)
     total = area["tiles_total"]
     progress = AreaProgress(
         tiles_done=area["tiles_done"],
@@ -151,16 +157,16 @@ async def get_area(area_id: AreaId, engine: EngineDep) -> AreaPublic:
     return AreaPublic.model_validate({**area, "progress": progress})
 
 
-def _check_sources_configured(body: AreaCreate, settings: Settings) -> None:
+def check_sources_configured(body: AreaCreate, settings: Settings) -> None:
     if "google_places" in body.sources and not (
         settings.google_api_key and settings.google_api_key.get_secret_value()
     ):
-        raise _invalid("sources", "google_places is not available: AREAFETCH_GOOGLE_API_KEY is not set")
+        raise invalid_field("sources", "google_places is not available: AREAFETCH_GOOGLE_API_KEY is not set")
     if "osm_extract" in body.sources and settings.osm_extract_path is None:
-        raise _invalid("sources", "osm_extract is not available: AREAFETCH_OSM_EXTRACT_PATH is not set")
+        raise invalid_field("sources", "osm_extract is not available: AREAFETCH_OSM_EXTRACT_PATH is not set")
 
 
-def _invalid(field: str, message: str) -> RequestValidationError:
+def invalid_field(field: str, message: str) -> RequestValidationError:
     return RequestValidationError(
         [{"type": "value_error", "loc": ("body", field), "msg": message, "input": None}]
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from areafetch.errors import JobNotFound
 from areafetch.jobs import TestJobPayload
 from areafetch.queue import JobPublic, enqueue_test_job, find_job
+from areafetch.queue_admin import cancel_job, retry_job
 from areafetch.web.deps import QueuesDep
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -29,6 +30,22 @@ class JobCreated(BaseModel):
     job_id: str
 
 
+class JobChanged(BaseModel):
+    """The outcome of a retry or a cancel."""
+
+    job_id: str
+    queue: str
+    state: Literal["waiting", "removed"]
+
+
+JobId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+_CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such job"},
+    409: {"description": "the job is in a state that does not allow this"},
+    503: {"description": "Redis down"},
+}
+
+
 @router.post("/test", status_code=202, response_model=JobCreated)
 async def add_test_job(body: TestJobCreate, queues: QueuesDep) -> JobCreated:
     """Enqueue a test job on the `test-jobs` queue."""
@@ -38,7 +55,7 @@ async def add_test_job(body: TestJobCreate, queues: QueuesDep) -> JobCreated:
 
 @router.get("/{job_id}", response_model=JobPublic, responses={404: {"description": "no such job"}})
 async def get_job(
-    job_id: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")],
+    job_id: JobId,
     queues: QueuesDep,
 ) -> JobPublic:
     """A job's state, progress, result and failure reason."""
@@ -46,3 +63,17 @@ async def get_job(
     if job is None:
         raise JobNotFound(f"no job with id {job_id!r}")
     return job
+
+
+@router.post("/{job_id}/retry", status_code=202, response_model=JobChanged, responses=_CHANGE_RESPONSES)
+async def retry(job_id: JobId, queues: QueuesDep) -> JobChanged:
+    """Move a failed job back to waiting (its attempts start again); 409 for any other state."""
+    queue = await retry_job(queues, job_id)
+    return JobChanged(job_id=job_id, queue=queue, state="waiting")
+
+
+@router.post("/{job_id}/cancel", status_code=202, response_model=JobChanged, responses=_CHANGE_RESPONSES)
+async def cancel(job_id: JobId, queues: QueuesDep) -> JobChanged:
+    """Remove a waiting or delayed job; 409 once it is active or finished."""
+    queue = await cancel_job(queues, job_id)
+    return JobChanged(job_id=job_id, queue=queue, state="removed")

@@ -1,0 +1,188 @@
+"""Operating the queues: counts, recent jobs, connected workers, retry and cancel.
+
+What a dashboard (the `/jobs` page, `GET /api/queues`) shows and does; producers use `queue.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bullmq import Job
+from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
+
+from areafetch.constants import ALL_QUEUES
+from areafetch.errors import JobNotFound, JobStateConflict, ServiceUnavailable
+from areafetch.queue import JobState, Queues
+
+__all__ = [
+    "COUNTED_STATES",
+    "JobSummary",
+    "QueueOverview",
+    "WorkerInfo",
+    "cancel_job",
+    "connected_workers",
+    "queue_overview",
+    "retry_job",
+]
+
+COUNTED_STATES: tuple[JobState, ...] = (
+    "waiting",
+    "delayed",
+    "active",
+    "completed",
+    "failed",
+    "prioritized",
+    "waiting-children",
+)
+_RECENT_STATES = ("active", "waiting", "delayed", "prioritized", "waiting-children", "failed", "completed")
+_CANCELLABLE = frozenset({"waiting", "delayed", "prioritized"})
+
+
+class JobSummary(BaseModel):
+    """One job as the dashboard lists it."""
+
+    id: str
+    name: str
+    state: str
+    progress: int | float | dict[str, Any] | list[Any] | str | bool | None
+    attempts: int = Field(description="attempts made so far")
+    duration_ms: int | None = Field(description="processing time of a finished job, or so far if active")
+    failed_reason: str | None
+    created_at: datetime
+
+
+class QueueOverview(BaseModel):
+    """Counts per state and the most recent jobs of one queue."""
+
+    name: str
+    counts: dict[str, int]
+    recent: list[JobSummary]
+
+
+class WorkerInfo(BaseModel):
+    """A worker connection as Redis sees it (`CLIENT LIST`), merged over the queues it serves."""
+
+    name: str = Field(description="the worker's Redis client name")
+    address: str
+    age_s: int = Field(description="seconds since the connection was opened")
+    idle_s: int
+    queues: list[str]
+
+
+async def queue_overview(queues: Queues, name: str, *, recent: int = 20) -> QueueOverview:
+    """Counts per state and the `recent` newest jobs of the queue `name`."""
+    queue = queues.get(name)
+    try:
+        counts = await queue.getJobCounts(*COUNTED_STATES)
+        jobs: list[Job] = await queue.getJobs(list(_RECENT_STATES), 0, max(recent - 1, 0), False)
+        summaries = [await _summary(queues, name, job) for job in jobs if job is not None]
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
+    summaries.sort(key=lambda job: job.created_at, reverse=True)
+    return QueueOverview(
+        name=name,
+        counts={state: int(counts.get(state, 0)) for state in COUNTED_STATES},
+        recent=summaries[:recent],
+    )
+
+
+async def connected_workers(queues: Queues) -> list[WorkerInfo]:
+    """Workers connected to any of our queues, one entry per connection."""
+    found: dict[tuple[str, str], WorkerInfo] = {}
+    try:
+        for queue_name in ALL_QUEUES:
+            for client in await queues.get(queue_name).get_workers():
+                key = (str(client.get("rawname", "")), str(client.get("addr", "")))
+                info = found.get(key)
+                if info is None:
+                    info = found[key] = WorkerInfo(
+                        name=key[0],
+                        address=key[1],
+                        age_s=_int(client.get("age")),
+                        idle_s=_int(client.get("idle")),
+                        queues=[],
+                    )
+                info.queues.append(queue_name)
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
+    return sorted(found.values(), key=lambda worker: (worker.queues, worker.name, worker.address))
+
+
+async def retry_job(queues: Queues, job_id: str) -> str:
+    """Move a failed job back to waiting; returns its queue.
+
+    Raises:
+        JobNotFound: No job has this id.
+        JobStateConflict: The job has not failed.
+    """
+    queue_name, job, state = await _find(queues, job_id)
+    if state != "failed":
+        raise JobStateConflict(f"job {job_id} is {state}; only a failed job can be retried")
+    try:
+        await job.retry("failed", {"resetAttemptsMade": True, "resetAttemptsStarted": True})
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
+    except Exception as exc:  # bullmq raises plain Exceptions when the job moved meanwhile
+        raise JobStateConflict(f"job {job_id} cannot be retried: {exc}") from exc
+    return queue_name
+
+
+async def cancel_job(queues: Queues, job_id: str) -> str:
+    """Remove a job that has not started (waiting or delayed); returns its queue.
+
+    Raises:
+        JobNotFound: No job has this id.
+        JobStateConflict: The job is active or finished.
+    """
+    queue_name, job, state = await _find(queues, job_id)
+    if state not in _CANCELLABLE:
+        raise JobStateConflict(f"job {job_id} is {state}; only a waiting or delayed job can be cancelled")
+    try:
+        await job.remove()
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
+    except Exception as exc:  # locked: a worker took it meanwhile
+        raise JobStateConflict(f"job {job_id} cannot be cancelled: {exc}") from exc
+    return queue_name
+
+
+async def _find(queues: Queues, job_id: str) -> tuple[str, Job, str]:
+    try:
+        for name in ALL_QUEUES:
+            queue = queues.get(name)
+            job = await Job.fromId(queue, job_id)
+            if job is not None:
+                return name, job, str(await queue.getJobState(job_id))
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
+    raise JobNotFound(f"no job with id {job_id!r}")
+
+
+async def _summary(queues: Queues, queue_name: str, job: Job) -> JobSummary:
+    state = str(await queues.get(queue_name).getJobState(str(job.id)))
+    return JobSummary(
+        id=str(job.id),
+        name=str(job.name),
+        state=state,
+        progress=job.progress,
+        attempts=int(job.attemptsMade),
+        duration_ms=_duration_ms(job),
+        failed_reason=job.failedReason or None,
+        created_at=datetime.fromtimestamp(job.timestamp / 1000, UTC) if job.timestamp else datetime.now(UTC),
+    )
+
+
+def _duration_ms(job: Job) -> int | None:
+    if not job.processedOn:
+        return None
+    end = job.finishedOn or int(datetime.now(UTC).timestamp() * 1000)
+    return max(int(end) - int(job.processedOn), 0)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
