@@ -86,5 +86,69 @@ def dev(
     raise typer.Exit(run_dev(settings, data_dir=data_dir))
 
 
+_DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+@app.command()
+def submit(
+    area_file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="GeoJSON: a Polygon/MultiPolygon, a Feature or a FeatureCollection with one polygon",
+            show_default=False,
+        ),
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option(help="overpass, google_places or osm_extract (repeatable)")
+    ] = None,
+    category: Annotated[list[str] | None, typer.Option(help="e.g. cafe, restaurant (repeatable)")] = None,
+    bbox: Annotated[
+        tuple[float, float, float, float] | None,
+        typer.Option(help="west south east north, instead of a file", metavar="W S E N", show_default=False),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="the area's name; default: the file's name")] = None,
+    wait: Annotated[
+        bool, typer.Option(help="show progress until the area finishes, then its summary")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="with --wait: stop waiting after this many seconds", min=0.1)
+    ] = None,
+    api_url: Annotated[str, typer.Option(help="the web app's base URL", envvar="AREAFETCH_API_URL")] = (
+        _DEFAULT_API_URL
+    ),
+) -> None:
+    """Submit an area (GeoJSON file or --bbox) to the web app; --wait follows it to the end."""
+    from areafetch.cli_submit import EXIT_INVALID, AreaFileError, area_request, load_area_file, run_submit
+
+    if (area_file is None) == (bbox is None):
+        raise typer.BadParameter("give an area file or --bbox W S E N (one of them)")
+    if not source:
+        raise typer.BadParameter("at least one --source", param_hint="--source")
+    if not category:
+        raise typer.BadParameter("at least one --category", param_hint="--category")
+    area = None
+    if area_file is not None:
+        try:
+            area = load_area_file(area_file)
+        except AreaFileError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_INVALID) from None
+    default_name = (
+        area_file.stem if area_file is not None else "bbox " + " ".join(f"{v:g}" for v in bbox or ())
+    )
+    body = area_request(name=name or default_name, sources=source, categories=category, area=area, bbox=bbox)
+    raise typer.Exit(run_submit(api_url=api_url, body=body, wait=wait, timeout_s=timeout))
+
+
+@app.command()
+def status(
+    areas: Annotated[int, typer.Option(help="how many recent areas to show", min=1, max=1000)] = 10,
+) -> None:
+    """Print queues, rate limiters, workers and recent areas (read from Redis and PostgreSQL)."""
+    from areafetch.cli_status import run_status
+
+    raise typer.Exit(run_status(_settings(), areas_limit=areas))
+
+
 def main() -> None:
     app()
