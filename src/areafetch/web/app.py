@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from areafetch import __version__
 from areafetch.config import Settings, get_settings
 from areafetch.log import configure_logging
 from areafetch.web.errors import install_error_handlers
-from areafetch.web.routes import area_events, areas, estimate, health, jobs, places, queues
+from areafetch.web.routes import area_events, areas, estimate, health, jobs, pages, places, queues
 from areafetch.web.state import AppState
 
 __all__ = ["create_app"]
@@ -39,6 +40,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(area_events.router)
     app.include_router(places.router)
     app.include_router(queues.router)
+    app.include_router(pages.router)
+    # Leaflet's files come from the `django-js-lib-leaflet` wheel (no npm, nothing vendored).
+    app.mount(
+        "/static/leaflet", StaticFiles(packages=[("js_lib_leaflet", "static/js_lib_leaflet")]), name="leaflet"
+    )
+    app.mount("/static/app", StaticFiles(packages=[("areafetch.web", "static")]), name="static")
     return app
 
 
