@@ -1,0 +1,101 @@
+"""The pages in headless Chromium: paste an area, submit, watch it reach 100 %, see the places.
+
+Real processes: `areafetch web` and `areafetch worker`, against the fake Overpass on the Helsinki
+extract. Debian's /usr/bin/chromium is driven by Playwright (never `playwright install`); map tiles
+cannot load here, so the pages must work without them. Screenshots go to `artifacts/`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from areafetch.config import Settings
+from tests.fakes.overpass import OverpassFake
+from tests.helpers import ProcessFactory, settings_env
+from tests.test_areas_pipeline import (  # fixtures: the pipeline's settings and fresh limiters
+    HELSINKI_POLYGON,
+    _fresh_limiters,  # noqa: F401
+    area_settings,  # noqa: F401
+    with_upstreams,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"
+)
+
+
+async def test_submit_an_area_and_watch_it_complete_in_the_browser(
+    area_settings: Settings,  # noqa: F811
+    processes: ProcessFactory,
+    overpass_fake: OverpassFake,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    settings = with_upstreams(area_settings, overpass=overpass_fake)
+    env = settings_env(settings)
+    await processes.worker(env)
+    _, base_url = await processes.web(env)
+    steps: dict[str, float] = {}
+    started = time.monotonic()
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(15_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # Tiles cannot load here: answer them at once instead of waiting for the network.
+            await page.route("https://tile.openstreetmap.org/**", lambda route: route.abort())
+
+            await page.goto(f"{base_url}/")
+            await page.get_by_label("Name").fill("helsinki in the browser")
+            await page.get_by_label("GeoJSON Polygon or MultiPolygon (WGS84)").fill(
+                json.dumps(HELSINKI_POLYGON)
+            )
+            await page.get_by_label("OpenStreetMap (Overpass)").check()
+            await page.locator("input[name=categories][value=cafe]").check()
+            await expect(page.locator("#estimate")).to_contain_text("upstream calls", timeout=15_000)
+            await expect(page.locator("#estimate")).to_contain_text("Fits the per-job cap")
+            await page.screenshot(path=ARTIFACTS / "browser-1-form.png", full_page=True)
+            steps["form filled, estimate shown"] = time.monotonic() - started
+
+            await page.get_by_role("button", name="Submit").click()
+            await page.wait_for_url(f"{base_url}/areas/*")
+            steps["submitted"] = time.monotonic() - started
+            await expect(page.locator("#state")).to_have_text("completed", timeout=120_000)
+            steps["completed"] = time.monotonic() - started
+            await expect(page.locator("#progress-text")).to_contain_text("(100 %)")
+            progress = page.locator("#progress")
+            assert await progress.get_attribute("value") == await progress.get_attribute("max")
+            rows = page.locator("#places tbody tr")
+            await expect(rows.first).to_be_visible()
+            count = await rows.count()
+            assert count > 0
+            assert "cafe" in (await rows.first.inner_text()).lower().replace("é", "e")
+            await expect(page.locator("#summary")).to_contain_text("places")
+            await page.screenshot(path=ARTIFACTS / "browser-2-area.png", full_page=True)
+            steps["places table filled"] = time.monotonic() - started
+
+            await page.get_by_role("link", name="Jobs").click()
+            await expect(page.locator("#limiters tbody")).to_contain_text("overpass")
+            await expect(page.locator("#counts tbody")).to_contain_text("areas")
+            await page.screenshot(path=ARTIFACTS / "browser-3-jobs.png", full_page=True)
+            steps["jobs dashboard"] = time.monotonic() - started
+            assert errors == []
+        finally:
+            await browser.close()
+    print(
+        "browser steps (s since start):", {name: round(at, 1) for name, at in steps.items()}, "places:", count
+    )
