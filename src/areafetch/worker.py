@@ -7,6 +7,8 @@ against its spec (an invalid payload fails at once, never retried), handed to it
 processor, and logged on start, completion and failure with its duration. On a signal
 the workers stop taking jobs, in-flight jobs get `shutdown_grace_s` to finish, then
 they are force-closed (a second signal forces at once); connections close; exit 0.
+Job outcomes and durations are counted in-process and published to Redis for the web app's
+`/metrics` every few seconds and once more at shutdown (see `areafetch.metrics`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import structlog
 from bullmq import FlowProducer, UnrecoverableError, Worker
 from redis.exceptions import RedisError
 
@@ -28,6 +31,7 @@ from areafetch.db import create_engine
 from areafetch.errors import InvalidPayload
 from areafetch.jobs import find_spec
 from areafetch.log import get_logger
+from areafetch.metrics import JOB_DURATION, JOBS, MetricsPublisher
 from areafetch.processors import PROCESSORS, JobContext, Resources
 from areafetch.processors.upstreams import open_upstreams
 from areafetch.redis import connection_options, create_client, redacted_url
@@ -86,9 +90,11 @@ class WorkerProcess:
 
     async def run(self) -> None:
         resources = self._open_resources()
+        publisher = MetricsPublisher(resources.redis, prefix=self.settings.queue_prefix, worker=self.name)
         try:
             if not await self._wait_for_redis(resources):
                 return
+            publisher.start()
             self._workers = [self._start_worker(name, resources) for name in self.queue_names]
             log.info(
                 "worker.started",
@@ -100,6 +106,8 @@ class WorkerProcess:
             await self._stop.wait()
             await self._close_workers()
         finally:
+            if publisher.started:
+                await publisher.stop()  # the last counts, jobs finished during the grace period included
             await self._close_resources(resources)
         log.info("worker.stopped", worker=self.name)
 
@@ -195,24 +203,31 @@ class WorkerProcess:
     async def _process_job(self, job: Any, queue_name: str, resources: Resources) -> Any:
         attempt = int(job.attemptsMade) + 1
         fields = {"job_id": str(job.id), "queue": queue_name, "name": job.name, "attempt": attempt}
+        # Every line logged while the job runs (processors, providers, the limiter) carries its ids.
+        ids = {"job_id": str(job.id)}
+        if isinstance(job.data, dict) and job.data.get("area_id"):
+            ids["area_id"] = str(job.data["area_id"])
         started = time.perf_counter()
-        log.info("job.started", **fields)
-        try:
-            result = await self._dispatch(job, queue_name, resources, attempt)
-        except asyncio.CancelledError:
-            log.warning("job.interrupted", **fields, duration_ms=_elapsed_ms(started))
-            raise
-        except Exception as exc:
-            final = isinstance(exc, UnrecoverableError) or attempt >= int(job.opts.get("attempts") or 1)
-            log.warning(
-                "job.failed",
-                **fields,
-                duration_ms=_elapsed_ms(started),
-                error=str(exc) or type(exc).__name__,
-                will_retry=not final,
-            )
-            raise
-        log.info("job.completed", **fields, duration_ms=_elapsed_ms(started))
+        with structlog.contextvars.bound_contextvars(**ids):
+            log.info("job.started", **fields)
+            try:
+                result = await self._dispatch(job, queue_name, resources, attempt)
+            except asyncio.CancelledError:
+                log.warning("job.interrupted", **fields, duration_ms=_elapsed_ms(started))
+                raise
+            except Exception as exc:
+                final = isinstance(exc, UnrecoverableError) or attempt >= int(job.opts.get("attempts") or 1)
+                _observe(queue_name, str(job.name), "failed" if final else "retried", started)
+                log.warning(
+                    "job.failed",
+                    **fields,
+                    duration_ms=_elapsed_ms(started),
+                    error=str(exc) or type(exc).__name__,
+                    will_retry=not final,
+                )
+                raise
+            _observe(queue_name, str(job.name), "completed", started)
+            log.info("job.completed", **fields, duration_ms=_elapsed_ms(started))
         return result
 
     async def _dispatch(self, job: Any, queue_name: str, resources: Resources, attempt: int) -> Any:
@@ -235,6 +250,11 @@ class WorkerProcess:
         )
         result = await processor(payload, ctx)
         return spec.result_model.model_validate(result).model_dump(mode="json")
+
+
+def _observe(queue_name: str, job_name: str, outcome: str, started: float) -> None:
+    JOBS.labels(queue_name, job_name, outcome).inc()
+    JOB_DURATION.labels(queue_name, job_name).observe(time.perf_counter() - started)
 
 
 def _elapsed_ms(started: float) -> int:

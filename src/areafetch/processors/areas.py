@@ -40,6 +40,7 @@ from areafetch.jobs import (
     PlanAreaResult,
 )
 from areafetch.log import get_logger
+from areafetch.metrics import PLACES_WRITTEN
 from areafetch.processors.base import JobContext
 from areafetch.providers import TileTooLarge, read_extract_places
 from areafetch.providers.base import Place
@@ -207,6 +208,7 @@ async def fetch_tile(payload: FetchTilePayload, ctx: JobContext) -> FetchTileRes
                 places_found=written,
                 upstream_calls=tally.calls,
             )
+        PLACES_WRITTEN.labels(payload.source).inc(written)
     except (UpstreamRejected, TileTooLarge, InvalidArea) as exc:
         await _fail(ctx, payload.area_id, _tile_reason(payload, exc), tile=(payload.source, payload.tile_id))
         raise UnrecoverableError(_tile_reason(payload, exc)) from exc

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from areafetch.categories import CATEGORIES, category_for_google_types
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
+from areafetch.metrics import count_upstream_call
 from areafetch.providers._common import ThrottleTracker, retry_after_s, text_of
 from areafetch.providers.base import Place
 
@@ -212,15 +213,18 @@ class GooglePlacesClient:
                     timeout=self._timeout_s,
                 )
             except httpx.TimeoutException as exc:
+                count_upstream_call("google_places", "timeout")
                 raise UpstreamError(
                     f"google places timed out after {time.monotonic() - started:.1f} s"
                 ) from None if self._leaks(exc) else exc
             except httpx.HTTPError as exc:
+                count_upstream_call("google_places", "error")
                 raise UpstreamError(
                     f"google places request failed: {type(exc).__name__}: {self._scrub(str(exc))}"
                 ) from None if self._leaks(exc) else exc
         elapsed_s = time.monotonic() - started
         status = response.status_code
+        count_upstream_call("google_places", status)
         if status == 200:
             result = self._result(response.content, categories)
             self._throttle.succeeded()

@@ -33,6 +33,7 @@ from shapely.geometry import Polygon
 
 from areafetch.categories import category_for_osm_tags
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
+from areafetch.metrics import count_upstream_call
 from areafetch.providers._common import ThrottleTracker, retry_after_s, text_of
 from areafetch.providers._osm import osm_tag_pairs
 from areafetch.providers.base import Place
@@ -269,9 +270,12 @@ class OverpassClient:
                     timeout=self._timeout_s + _HTTP_GRACE_S,
                 )
             except httpx.TimeoutException as exc:
+                count_upstream_call("overpass", "timeout")
                 raise UpstreamError(f"overpass timed out after {time.monotonic() - started:.1f} s") from exc
             except httpx.HTTPError as exc:
+                count_upstream_call("overpass", "error")
                 raise UpstreamError(f"overpass request failed: {type(exc).__name__}: {exc}") from exc
+        count_upstream_call("overpass", response.status_code)
         body = response.content
         await self._limiter.record_bytes(len(body))
         elapsed_s = time.monotonic() - started

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Final
 from redis.exceptions import RedisError
 
 from areafetch.errors import BudgetExhausted, LimiterTimeout, ServiceUnavailable
+from areafetch.metrics import LIMITER_PAUSES, LIMITER_WAIT
 from areafetch.ratelimit import gcra
 from areafetch.ratelimit._keys import LimiterKeys
 from areafetch.ratelimit._lease import LeaseKeeper
@@ -269,6 +270,7 @@ class Limiter:
             (self._keys.state,),
             (round(seconds * _US_PER_S), self._interval_us, self._policy.burst, _STATE_TTL_S),
         )
+        LIMITER_PAUSES.labels(self.name).inc()
         return _utc(reply[0])
 
     # --- status and budget ------------------------------------------------------------------
@@ -352,6 +354,7 @@ class _Acquisition:
             raise RuntimeError("this acquire() is already in use; call acquire() again")
         grant, self._keeper = await self._limiter._enter(self._max_wait_s)
         self._lease_id = grant.lease_id
+        LIMITER_WAIT.labels(grant.name).observe(grant.waited_s)
         return grant
 
     async def __aexit__(

@@ -13,6 +13,7 @@ from areafetch.config import Settings, get_settings
 from areafetch.log import configure_logging
 from areafetch.web.errors import install_error_handlers
 from areafetch.web.routes import area_events, areas, estimate, health, jobs, pages, places, queues
+from areafetch.web.routes import metrics as metrics_routes
 from areafetch.web.state import AppState
 
 __all__ = ["create_app"]
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/static/leaflet", StaticFiles(packages=[("js_lib_leaflet", "static/js_lib_leaflet")]), name="leaflet"
     )
     app.mount("/static/app", StaticFiles(packages=[("areafetch.web", "static")]), name="static")
+    app.include_router(metrics_routes.router)
     return app
 
 
