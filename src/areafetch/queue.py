@@ -142,9 +142,11 @@ async def find_job(queues: Queues, job_id: str) -> JobPublic | None:
     try:
         for name in ALL_QUEUES:
             queue = queues.get(name)
+            # State first, data second: a job seen in a finished state is then read with its final
+            # fields (attempts, reason), never with those of the attempt before.
+            state = await queue.getJobState(job_id)
             job = await Job.fromId(queue, job_id)
             if job is not None:
-                state = await queue.getJobState(job_id)
                 return _to_public(job, name, str(state))
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
