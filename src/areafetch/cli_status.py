@@ -237,7 +237,8 @@ def _workers_table(report: StatusReport) -> Table:
 
 def _areas_table(report: StatusReport) -> Table:
     table = Table(title="recent areas")
-    for column in ("area", "name", "state", "tiles", "places", "calls", "created", "sources", "categories"):
+    table.add_column("area", no_wrap=True, min_width=36)  # ids are copied from here: never cut them
+    for column in ("name", "state", "tiles", "places", "calls", "created", "sources", "categories"):
         table.add_column(column, justify="right" if column in ("tiles", "places", "calls") else "left")
     for area in report.areas:
         state = area.state
