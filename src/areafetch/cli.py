@@ -150,5 +150,16 @@ def status(
     raise typer.Exit(run_status(_settings(), areas_limit=areas))
 
 
+@app.command()
+def schemas(
+    out: Annotated[Path, typer.Option(help="folder to write the JSON Schema files into")] = Path("schemas"),
+) -> None:
+    """Export the JSON Schema of every job payload and result, and an index of queues and job names."""
+    from areafetch.schemas import write_schemas
+
+    written = write_schemas(out)
+    typer.echo(f"wrote {len(written)} files to {out}")
+
+
 def main() -> None:
     app()
