@@ -23,6 +23,9 @@ from typing import Any
 
 import structlog
 from bullmq import FlowProducer, UnrecoverableError, Worker
+from bullmq.queue_keys import QueueKeys
+from bullmq.redis_connection import loadScript
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from areafetch.config import Settings
@@ -41,6 +44,22 @@ __all__ = ["WorkerProcess", "run_worker", "served_queues"]
 log = get_logger("areafetch.worker")
 
 BullmqProcessor = Callable[[Any, str], Awaitable[Any]]
+
+# bullmq ships this script (Node's worker uses it) but its Python port does not register it.
+# KEYS: active, wait, stalled, paused, meta, limiter, prioritized, marker, events;
+# ARGV: job id, lock token, job key. Returns >= 0 when moved, < 0 when the lock is not ours.
+_MOVE_TO_WAIT_SCRIPT = "moveJobFromActiveToWait-9.lua"
+_MOVE_TO_WAIT_KEYS = (
+    "active",
+    "wait",
+    "stalled",
+    "paused",
+    "meta",
+    "limiter",
+    "prioritized",
+    "marker",
+    "events",
+)
 
 
 def served_queues() -> tuple[str, ...]:
@@ -104,7 +123,7 @@ class WorkerProcess:
                 redis=redacted_url(self.settings.redis_url),
             )
             await self._stop.wait()
-            await self._close_workers()
+            await self._close_workers(resources.redis)
         finally:
             if publisher.started:
                 await publisher.stop()  # the last counts, jobs finished during the grace period included
@@ -168,8 +187,9 @@ class WorkerProcess:
             log.error("worker.crashed", error=repr(task.exception()))
             self._stop.set()
 
-    async def _close_workers(self) -> None:
-        """Stop taking jobs; give in-flight ones the grace period (or until a second signal); then force."""
+    async def _close_workers(self, redis: Redis) -> None:
+        """Stop taking jobs; give in-flight ones the grace period (or until a second signal); then force
+        and hand the interrupted jobs back to `wait` at once (not after their locks expire)."""
         closing = [asyncio.ensure_future(worker.close()) for worker in self._workers]
         all_closed: asyncio.Future[Any] = asyncio.gather(*closing, return_exceptions=True)
         forced: asyncio.Future[Any] = asyncio.ensure_future(self._force.wait())
@@ -181,9 +201,40 @@ class WorkerProcess:
             unfinished = [
                 worker for worker, task in zip(self._workers, closing, strict=True) if not task.done()
             ]
-            log.warning("worker.force_closing", jobs_in_flight=sum(len(worker.jobs) for worker in unfinished))
+            # Taken before close(force=True): once forced, bullmq neither completes nor fails these jobs.
+            in_flight = [
+                (queue_name, str(job.id), str(token))
+                for queue_name, worker in zip(self.queue_names, self._workers, strict=True)
+                if worker in unfinished
+                for job, token in list(worker.jobs)
+            ]
+            log.warning("worker.force_closing", jobs_in_flight=len(in_flight))
             await asyncio.gather(*(worker.close(force=True) for worker in unfinished), return_exceptions=True)
+            await self._hand_back(redis, in_flight)
         await all_closed
+
+    async def _hand_back(self, redis: Redis, in_flight: list[tuple[str, str, str]]) -> None:
+        """Move force-closed jobs from `active` back to `wait`, releasing our locks, so any worker takes
+        them now; a job whose lock is no longer ours (it finished, or was taken over) is left alone.
+        Its attempts are not counted: bullmq counts an attempt when a job completes or fails."""
+        if not in_flight:
+            return
+        script = redis.register_script(loadScript(_MOVE_TO_WAIT_SCRIPT))
+        keys = QueueKeys(self.settings.queue_prefix)
+        for queue_name, job_id, token in in_flight:
+            queue_keys = keys.getKeys(queue_name)
+            try:
+                code = await script(
+                    keys=[queue_keys[name] for name in _MOVE_TO_WAIT_KEYS],
+                    args=[job_id, token, f"{queue_keys['']}{job_id}"],
+                )
+            except (RedisError, OSError) as exc:  # the lock expires; the stalled check recovers it
+                log.warning("job.hand_back_failed", queue=queue_name, job_id=job_id, error=str(exc))
+                continue
+            if int(code) >= 0:
+                log.info("job.handed_back", queue=queue_name, job_id=job_id)
+            else:
+                log.info("job.not_handed_back", queue=queue_name, job_id=job_id, code=int(code))
 
     async def _close_resources(self, resources: Resources) -> None:
         await resources.flows.close()
