@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # bullmq blocks on Redis for at most 10 s (BZPOPMIN in the worker, XREAD in QueueEvents).
 # A socket timeout must stay above that, or every idle wait ends in a TimeoutError.
 MAX_REDIS_BLOCK_S = 10.0
+# Bearer tokens shorter than this are refused at start-up (guessable).
+MIN_API_TOKEN_LENGTH = 16
 
 Environment = Literal["development", "test", "production"]
 LogFormat = Literal["auto", "json", "console"]
@@ -25,7 +27,10 @@ LogFormat = Literal["auto", "json", "console"]
 class Settings(BaseSettings):
     """Every setting of areafetch; each field is the env var `AREAFETCH_<FIELD>`."""
 
-    model_config = SettingsConfigDict(env_prefix="AREAFETCH_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused value may be a token or a URL with a password.
+    model_config = SettingsConfigDict(
+        env_prefix="AREAFETCH_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     environment: Environment = "development"
 
@@ -62,6 +67,16 @@ class Settings(BaseSettings):
         default='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
         description="attribution shown on the map (HTML)",
     )
+
+    # --- access (see web/access.py) -----------------------------------------------------------
+    api_tokens: SecretStr | None = Field(
+        default=None, description="comma-separated bearer tokens; when set, write endpoints need one"
+    )
+    protect_reads: bool = Field(default=False, description="read endpoints need a token too")
+    submit_rate_per_s: float = Field(default=2.0, gt=0, le=10_000, description="submissions per s per client")
+    submit_burst: int = Field(default=20, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="largest request body")
+    max_json_depth: int = Field(default=64, ge=4, le=1000, description="deepest JSON nesting in a body")
 
     # --- logging -----------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -109,6 +124,35 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _tokens_empty_is_unset(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str) and not value.strip(" ,"):
+            return None
+        return value
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _tokens_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        tokens = [token.strip() for token in value.get_secret_value().split(",") if token.strip()]
+        short = sum(1 for token in tokens if len(token) < MIN_API_TOKEN_LENGTH)
+        if short:  # never echo a token, not even a short one
+            raise ValueError(
+                f"{short} of {len(tokens)} tokens are shorter than {MIN_API_TOKEN_LENGTH} characters"
+            )
+        return SecretStr(",".join(tokens))
+
+    @property
+    def api_token_list(self) -> tuple[str, ...]:
+        """The configured API tokens (secret: never log them); empty when access is open."""
+        if self.api_tokens is None:
+            return ()
+        return tuple(self.api_tokens.get_secret_value().split(","))
 
     @field_validator("redis_url")
     @classmethod

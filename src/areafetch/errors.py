@@ -61,6 +61,10 @@ class BudgetExhausted(AreafetchError):
 class LimiterTimeout(AreafetchError):
     """The next rate-limit slot is further away than the caller may wait."""
 
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
 
 class UpstreamError(AreafetchError):
     """An external API failed."""

@@ -95,6 +95,8 @@ class Limiter:
         name: the limiter's name, e.g. ``"overpass"``; its keys are
             ``{areafetch:limiter:<name>}:*``, one hash tag, so one Redis Cluster slot.
         policy: the limits.
+        metrics_label: the ``limiter`` label of its metrics (default: the name); limiters
+            named per client share one label, so metrics neither grow nor show client keys.
 
     Example:
         >>> limiter = Limiter(redis, "overpass", policy_for(settings, "overpass"))
@@ -107,8 +109,11 @@ class Limiter:
         ServiceUnavailable: Redis cannot be reached; nothing is ever granted without it.
     """
 
-    def __init__(self, redis: aioredis.Redis, name: str, policy: LimitPolicy) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, name: str, policy: LimitPolicy, *, metrics_label: str | None = None
+    ) -> None:
         self._redis = redis
+        self._metrics_label = metrics_label or name
         self._policy = policy
         self._keys = LimiterKeys.for_name(name)
         self._scripts = scripts_for(redis)
@@ -172,6 +177,7 @@ class Limiter:
                     policy.daily_requests or 0,
                     policy.daily_bytes or 0,
                     _STATE_TTL_S,
+                    1 if policy.start_full else 0,
                 ),
             )
             code = reply[0]
@@ -211,7 +217,8 @@ class Limiter:
             if code == _SLOT_TOO_FAR:
                 raise LimiterTimeout(
                     f"limiter {self.name!r}: next slot in {reply[1] / _US_PER_S:.3f} s, "
-                    f"beyond max_wait_s={max_wait_s:g}"
+                    f"beyond max_wait_s={max_wait_s:g}",
+                    retry_after_s=reply[1] / _US_PER_S,
                 )
             if code == _BUDGET_SPENT:
                 what = "requests" if reply[1] == 1 else "bytes"
@@ -270,7 +277,7 @@ class Limiter:
             (self._keys.state,),
             (round(seconds * _US_PER_S), self._interval_us, self._policy.burst, _STATE_TTL_S),
         )
-        LIMITER_PAUSES.labels(self.name).inc()
+        LIMITER_PAUSES.labels(self._metrics_label).inc()
         return _utc(reply[0])
 
     # --- status and budget ------------------------------------------------------------------
@@ -281,8 +288,9 @@ class Limiter:
             self._acquire_keys, ()
         )
         policy = self._policy
+        missing = tat_us < 0
         slot = gcra.reserve(
-            tat_us=None if tat_us < 0 else tat_us,
+            tat_us=now_us if missing and policy.start_full else None if missing else tat_us,
             now_us=now_us,
             interval_us=self._interval_us,
             burst=policy.burst,
@@ -354,7 +362,7 @@ class _Acquisition:
             raise RuntimeError("this acquire() is already in use; call acquire() again")
         grant, self._keeper = await self._limiter._enter(self._max_wait_s)
         self._lease_id = grant.lease_id
-        LIMITER_WAIT.labels(grant.name).observe(grant.waited_s)
+        LIMITER_WAIT.labels(self._limiter._metrics_label).observe(grant.waited_s)
         return grant
 
     async def __aexit__(

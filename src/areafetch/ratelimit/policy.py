@@ -30,6 +30,9 @@ class LimitPolicy(BaseModel):
             ``1 / rate_per_s``.
         daily_requests: requests per UTC day, or None for no budget.
         daily_bytes: response bytes per UTC day (counted with `Limiter.record_bytes`), or None.
+        start_full: missing state starts as a full bucket instead of an empty one. Only for
+            limits on our own clients (per-client submissions, where a first request must not
+            wait); never for an upstream, where a lost state must not allow a second burst.
         lease_ttl_s: how long an in-flight lease lives without renewal; a crashed holder's
             lease frees itself after this. Running calls renew theirs every third of it.
     """
@@ -43,6 +46,7 @@ class LimitPolicy(BaseModel):
     daily_requests: int | None = Field(default=None, ge=1)
     daily_bytes: int | None = Field(default=None, ge=1)
     lease_ttl_s: float = Field(default=30.0, ge=0.1, le=3600)
+    start_full: bool = False
 
     @property
     def emission_interval_us(self) -> int:

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from areafetch import __version__
 from areafetch.config import Settings, get_settings
 from areafetch.log import configure_logging
+from areafetch.web.access import BodyLimitMiddleware
 from areafetch.web.errors import install_error_handlers
 from areafetch.web.routes import area_events, areas, estimate, health, jobs, pages, places, queues
 from areafetch.web.routes import metrics as metrics_routes
@@ -34,6 +35,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="areafetch", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth
+    )
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(estimate.router)  # before areas: /api/areas/estimate is not an area id

@@ -18,6 +18,7 @@
     ARGV[7] daily request budget, 0 = none
     ARGV[8] daily byte budget, 0 = none
     ARGV[9] state ttl, s
+    ARGV[10] optional, 1 = missing state starts as a FULL bucket (limits on clients, not upstreams)
 
   Output (array of integers):
     {0, wait_us, now_us, epoch}   granted: slot at now + wait; lease held until slot + ttl; request counted
@@ -39,6 +40,7 @@ local lease_ttl = tonumber(ARGV[6])
 local daily_requests = tonumber(ARGV[7])
 local daily_bytes = tonumber(ARGV[8])
 local state_ttl = tonumber(ARGV[9])
+local start_full = tonumber(ARGV[10] or '0') == 1
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -64,7 +66,7 @@ local state = redis.call('HMGET', state_key, 'tat', 'epoch')
 local tat = tonumber(state[1])
 local epoch = tonumber(state[2])
 if tat == nil or epoch == nil then
-  tat = now + burst * interval
+  if start_full then tat = now else tat = now + burst * interval end
   epoch = now
   redis.call('HSET', state_key, 'tat', string.format('%.0f', tat), 'epoch', string.format('%.0f', epoch))
   redis.call('EXPIRE', state_key, state_ttl)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
-from areafetch.web.deps import EngineDep
+from areafetch.web.deps import EngineDep, ReadAccessDep
 from areafetch.web.routes.areas import AreaId, AreaProgress, AreaPublic, read_area
 
 router = APIRouter(prefix="/api/areas", tags=["areas"])
@@ -75,7 +75,7 @@ _EVENTS_DOC = {
     responses={200: {"model": AreaProgressEvent}},  # puts AreaProgressEvent in the components
 )
 async def area_events(
-    area: Annotated[AreaPublic, Depends(_existing_area)], engine: EngineDep
+    area: Annotated[AreaPublic, Depends(_existing_area)], engine: EngineDep, _access: ReadAccessDep
 ) -> AsyncIterator[ServerSentEvent]:
     """Progress events while the area runs, then `done` with the area; stops when the client leaves."""
     last: AreaProgressEvent | None = None

@@ -21,7 +21,7 @@ from areafetch.errors import AreaNotFound, InvalidArea, ServiceUnavailable
 from areafetch.geo import measured_area
 from areafetch.jobs import AreaSummary, SourceName
 from areafetch.queue import enqueue_area_plan, plan_job_id
-from areafetch.web.deps import EngineDep, QueuesDep, SettingsDep
+from areafetch.web.deps import EngineDep, QueuesDep, ReadAccessDep, SettingsDep, SubmitSlotDep
 
 router = APIRouter(prefix="/api/areas", tags=["areas"])
 
@@ -98,7 +98,7 @@ class AreaPublic(BaseModel):
 
 @router.post("", status_code=202, response_model=AreaCreated, responses={503: {"description": "Redis down"}})
 async def create_area(
-    body: AreaCreate, settings: SettingsDep, engine: EngineDep, queues: QueuesDep
+    body: AreaCreate, settings: SettingsDep, engine: EngineDep, queues: QueuesDep, _slot: SubmitSlotDep
 ) -> AreaCreated:
     """Validate an area, store it and queue its retrieval."""
     check_sources_configured(body, settings)
@@ -133,7 +133,7 @@ async def create_area(
 
 
 @router.get("/{area_id}", response_model=AreaPublic, responses={404: {"description": "no such area"}})
-async def get_area(area_id: AreaId, engine: EngineDep) -> AreaPublic:
+async def get_area(area_id: AreaId, engine: EngineDep, _access: ReadAccessDep) -> AreaPublic:
     """An area's state, progress (tiles done / total, per source) and summary."""
     async with engine.connect() as conn:
         return await read_area(conn, area_id)

@@ -13,7 +13,7 @@ from areafetch.config import Settings
 from areafetch.errors import InvalidArea, ServiceUnavailable
 from areafetch.geo import AreaPlan, PlannedSource, PlanOptions, plan_area
 from areafetch.ratelimit import Limiter, Upstream, policy_for
-from areafetch.web.deps import RedisDep, SettingsDep
+from areafetch.web.deps import RedisDep, SettingsDep, WriteAccessDep
 from areafetch.web.routes.areas import AreaCreate, check_sources_configured, invalid_field
 
 router = APIRouter(prefix="/api/areas", tags=["areas"])
@@ -42,7 +42,9 @@ class AreaEstimate(BaseModel):
 
 
 @router.post("/estimate", response_model=AreaEstimate, responses={503: {"description": "Redis down"}})
-async def estimate_area(body: AreaCreate, settings: SettingsDep, redis: RedisDep) -> AreaEstimate:
+async def estimate_area(
+    body: AreaCreate, settings: SettingsDep, redis: RedisDep, _access: WriteAccessDep
+) -> AreaEstimate:
     """Plan an area (same body as `POST /api/areas`) and say whether it fits the cap and the budget."""
     check_sources_configured(body, settings)
     field = "area" if body.area is not None else "bbox"

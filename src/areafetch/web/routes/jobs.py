@@ -11,7 +11,7 @@ from areafetch.errors import JobNotFound
 from areafetch.jobs import TestJobPayload
 from areafetch.queue import JobPublic, enqueue_test_job, find_job
 from areafetch.queue_admin import cancel_job, retry_job
-from areafetch.web.deps import QueuesDep
+from areafetch.web.deps import QueuesDep, ReadAccessDep, SubmitSlotDep, WriteAccessDep
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -47,7 +47,7 @@ _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/test", status_code=202, response_model=JobCreated)
-async def add_test_job(body: TestJobCreate, queues: QueuesDep) -> JobCreated:
+async def add_test_job(body: TestJobCreate, queues: QueuesDep, _slot: SubmitSlotDep) -> JobCreated:
     """Enqueue a test job on the `test-jobs` queue."""
     payload = TestJobPayload.model_validate(body.model_dump(exclude={"delay_ms"}))
     return JobCreated(job_id=await enqueue_test_job(queues, payload, delay_ms=body.delay_ms))
@@ -57,6 +57,7 @@ async def add_test_job(body: TestJobCreate, queues: QueuesDep) -> JobCreated:
 async def get_job(
     job_id: JobId,
     queues: QueuesDep,
+    _access: ReadAccessDep,
 ) -> JobPublic:
     """A job's state, progress, result and failure reason."""
     job = await find_job(queues, job_id)
@@ -66,14 +67,14 @@ async def get_job(
 
 
 @router.post("/{job_id}/retry", status_code=202, response_model=JobChanged, responses=_CHANGE_RESPONSES)
-async def retry(job_id: JobId, queues: QueuesDep) -> JobChanged:
+async def retry(job_id: JobId, queues: QueuesDep, _access: WriteAccessDep) -> JobChanged:
     """Move a failed job back to waiting (its attempts start again); 409 for any other state."""
     queue = await retry_job(queues, job_id)
     return JobChanged(job_id=job_id, queue=queue, state="waiting")
 
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=JobChanged, responses=_CHANGE_RESPONSES)
-async def cancel(job_id: JobId, queues: QueuesDep) -> JobChanged:
+async def cancel(job_id: JobId, queues: QueuesDep, _access: WriteAccessDep) -> JobChanged:
     """Remove a waiting or delayed job; 409 once it is active or finished."""
     queue = await cancel_job(queues, job_id)
     return JobChanged(job_id=job_id, queue=queue, state="removed")

@@ -18,7 +18,7 @@ from areafetch.categories import CATEGORIES
 from areafetch.db.place_reads import PlaceRow, area_exists, read_area_places, read_connection
 from areafetch.errors import AreaNotFound
 from areafetch.providers.base import Source
-from areafetch.web.deps import EngineDep
+from areafetch.web.deps import EngineDep, ReadAccessDep
 
 __all__ = [
     "CSV_COLUMNS",
@@ -106,6 +106,7 @@ class PlaceFeatureCollection(BaseModel):
 async def list_area_places(
     area_id: uuid.UUID,
     engine: EngineDep,
+    _access: ReadAccessDep,
     category: Annotated[
         list[CategoryName] | None, Query(description="only these categories (repeatable)")
     ] = None,

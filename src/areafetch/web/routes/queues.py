@@ -12,7 +12,7 @@ from areafetch.constants import ALL_QUEUES
 from areafetch.errors import ServiceUnavailable
 from areafetch.queue_admin import QueueOverview, WorkerInfo, connected_workers, queue_overview
 from areafetch.ratelimit import Limiter, LimiterStatus, Upstream, policy_for
-from areafetch.web.deps import QueuesDep, RedisDep, SettingsDep
+from areafetch.web.deps import QueuesDep, ReadAccessDep, RedisDep, SettingsDep
 
 router = APIRouter(prefix="/api/queues", tags=["queues"])
 
@@ -26,7 +26,9 @@ class QueuesPublic(BaseModel):
 
 
 @router.get("", response_model=QueuesPublic, responses={503: {"description": "Redis down"}})
-async def get_queues(settings: SettingsDep, queues: QueuesDep, redis: RedisDep) -> QueuesPublic:
+async def get_queues(
+    settings: SettingsDep, queues: QueuesDep, redis: RedisDep, _access: ReadAccessDep
+) -> QueuesPublic:
     """Counts per state and recent jobs of every queue, the state of every limiter and worker."""
     overviews = [await queue_overview(queues, name) for name in ALL_QUEUES]
     try:

@@ -20,7 +20,7 @@
 
   async function showResults(area) {
     document.getElementById("summary").textContent = area.summary ? JSON.stringify(area.summary, null, 2) : (area.failed_reason || "no summary");
-    const response = await fetch(`/api/areas/${areaId}/places?limit=10000`);
+    const response = await areafetch.api(`/api/areas/${areaId}/places?limit=10000`);
     const data = await response.json();
     const rows = [];
     const layer = map ? L.featureGroup().addTo(map) : null;
@@ -37,7 +37,19 @@
     if (layer && rows.length) map.fitBounds(layer.getBounds(), { maxZoom: 17 });
   }
 
-  const source = new EventSource(`/api/areas/${areaId}/events`);
-  source.addEventListener("progress", (event) => showProgress(JSON.parse(event.data)));
-  source.addEventListener("done", (event) => { source.close(); const area = JSON.parse(event.data); showProgress(area); showResults(area); });
+  if (!areafetch.token()) {
+    const source = new EventSource(`/api/areas/${areaId}/events`);
+    source.addEventListener("progress", (event) => showProgress(JSON.parse(event.data)));
+    source.addEventListener("done", (event) => { source.close(); const area = JSON.parse(event.data); showProgress(area); showResults(area); });
+  } else {
+    // EventSource cannot send the Authorization header: poll the area instead.
+    const poll = async () => {
+      const response = await areafetch.api(`/api/areas/${areaId}`);
+      const area = await response.json();
+      if (!response.ok) { document.getElementById("failed-reason").textContent = area.detail; return; }
+      showProgress(area);
+      if (["completed", "failed"].includes(area.state)) showResults(area); else setTimeout(poll, 1000);
+    };
+    poll();
+  }
 })();

@@ -74,7 +74,7 @@
     if (!body.sources.length || !body.categories.length) { estimateOut.textContent = "Choose sources and categories."; return; }
     const mine = ++sequence;
     estimateOut.textContent = "Estimating…";
-    const response = await fetch("/api/areas/estimate", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const response = await areafetch.api("/api/areas/estimate", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     if (mine !== sequence) return;
     const data = await response.json();
     if (!response.ok) { showErrors(data.detail); estimateOut.textContent = "No estimate: see the errors."; return; }
@@ -97,7 +97,7 @@
     const button = document.getElementById("submit");
     button.disabled = true;
     try {
-      const response = await fetch("/api/areas", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const response = await areafetch.api("/api/areas", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
       const data = await response.json();
       if (response.status === 202) { window.location.assign("/areas/" + data.area_id); return; }
       const target = showErrors(data.detail);

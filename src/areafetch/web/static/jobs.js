@@ -9,7 +9,7 @@
       const button = text("button", label); button.type = "button";
       button.setAttribute("aria-label", `${label} job ${job.id}`);
       button.addEventListener("click", async () => {
-        const response = await fetch(`/api/jobs/${encodeURIComponent(job.id)}/${verb}`, { method: "POST" });
+        const response = await areafetch.api(`/api/jobs/${encodeURIComponent(job.id)}/${verb}`, { method: "POST" });
         document.getElementById("error").textContent = response.ok ? "" : (await response.json()).detail;
         refresh();
       });
@@ -23,7 +23,7 @@
   async function refresh() {
     let data;
     try {
-      const response = await fetch("/api/queues");
+      const response = await areafetch.api("/api/queues");
       if (!response.ok) throw new Error((await response.json()).detail);
       data = await response.json();
     } catch (e) { document.getElementById("error").textContent = "Cannot load the queues: " + e.message; return; }
