@@ -27,6 +27,7 @@ async def process_test_job(payload: TestJobPayload, ctx: JobContext) -> TestJobR
     iterations = await ctx.resources.cpu.run(burn_cpu, payload.cpu_ms) if payload.cpu_ms else 0
     if payload.fail:
         raise TestJobFailure(f"test job failed on purpose: {payload.message}")
+    await ctx.report_progress(50)  # the work is done; recording it is what is left
     result = TestJobResult(
         message=payload.message,
         worker_pid=os.getpid(),
@@ -46,4 +47,5 @@ async def process_test_job(payload: TestJobPayload, ctx: JobContext) -> TestJobR
             started_at=result.started_at,
             finished_at=result.finished_at,
         )
+    await ctx.report_progress(100)
     return result
