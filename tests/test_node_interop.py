@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from areafetch.config import Settings
 from areafetch.constants import AREAS_QUEUE, TEST_JOB, TEST_QUEUE
@@ -81,7 +81,12 @@ class NodeRun:
 
 
 async def run_node(
-    work: Path, settings: Settings, *args: str, stdin: str | None = None, api_url: str | None = None
+    work: Path,
+    settings: Settings,
+    *args: str,
+    stdin: str | None = None,
+    api_url: str | None = None,
+    api_token: str | None = None,
 ) -> NodeRun:
     env = {
         **os.environ,
@@ -91,6 +96,8 @@ async def run_node(
     }
     if api_url:
         env["AREAFETCH_API_URL"] = api_url
+    if api_token:
+        env["AREAFETCH_API_TOKEN"] = api_token
     proc = await asyncio.create_subprocess_exec(
         "node",
         "src/run.js",
@@ -224,7 +231,10 @@ async def test_invalid_payload_from_node_fails_with_field_errors_and_the_worker_
 async def test_area_created_by_node_through_the_api_is_planned_and_node_sees_the_plan(
     node_producer: Path, settings: Settings, processes: ProcessFactory, helsinki_pbf: Path
 ) -> None:
-    area_settings = settings.model_copy(update={"osm_extract_path": helsinki_pbf})
+    token = "node-producer-" + uuid.uuid4().hex  # the API as deployed: writes need a bearer token
+    area_settings = settings.model_copy(
+        update={"osm_extract_path": helsinki_pbf, "api_tokens": SecretStr(token)}
+    )
     env = settings_env(area_settings)
     await processes.worker(env)
     _, api_url = await processes.web(env)
@@ -235,7 +245,10 @@ async def test_area_created_by_node_through_the_api_is_planned_and_node_sees_the
         "categories": ["cafe"],
     }
 
-    run = await run_node(node_producer, settings, "area", _j(body), api_url=api_url)
+    refused = await run_node(node_producer, settings, "area", _j(body), api_url=api_url)
+    assert (refused.code, refused.one("created")["status"]) == (2, 401)
+
+    run = await run_node(node_producer, settings, "area", _j(body), api_url=api_url, api_token=token)
 
     assert run.code == 0, run.stderr
     created = run.one("created")

@@ -53,14 +53,23 @@ export async function addAreaJob(areaId) {
 /**
  * Create an area through areafetch's HTTP API, which validates the geometry, stores the area in
  * PostgreSQL and queues its plan job; a Next.js app never writes areafetch's tables itself.
+ * With AREAFETCH_API_TOKENS set on the web app, give one of them here (AREAFETCH_API_TOKEN).
  * @param {unknown} body `{ name, area | bbox, sources, categories }` as POST /api/areas takes it
  * @param {string} [apiUrl]
+ * @param {string} [token]
  * @returns {Promise<{ ok: true, areaId: string, jobId: string } | { ok: false, status: number, detail: unknown }>}
  */
-export async function createArea(body, apiUrl = process.env.AREAFETCH_API_URL ?? 'http://127.0.0.1:8000') {
+export async function createArea(
+  body,
+  apiUrl = process.env.AREAFETCH_API_URL ?? 'http://127.0.0.1:8000',
+  token = process.env.AREAFETCH_API_TOKEN,
+) {
+  /** @type {Record<string, string>} */
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
   const response = await fetch(`${apiUrl}/api/areas`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers,
     body: JSON.stringify(body),
   });
   const data = await response.json();
