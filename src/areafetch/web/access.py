@@ -17,10 +17,12 @@ import hmac
 import json
 import math
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
-from fastapi import HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 
 from areafetch.errors import LimiterTimeout
@@ -36,6 +38,7 @@ __all__ = [
     "BodyLimitMiddleware",
     "check_token",
     "client_key",
+    "document_access",
     "json_depth_exceeds",
     "submission_policy",
     "take_submission_slot",
@@ -218,3 +221,50 @@ async def _refuse(send: Send, status: int, detail: object) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# --- OpenAPI ------------------------------------------------------------------------------------
+
+_DETAIL_SCHEMA: Final = {"type": "object", "properties": {"detail": {}}, "required": ["detail"]}
+
+
+def _answer(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _DETAIL_SCHEMA}}}
+
+
+def document_access(app: FastAPI, *, submit_slot: Callable[..., Any]) -> None:
+    """Add the answers of the access checks to the app's OpenAPI: 401 where a token can be
+    asked for, 400 and 413 where there is a body, 429 and 503 on the rate-limited submissions."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = default_openapi()
+        limited = {
+            (route.path_format, method.lower())
+            for route in app.routes
+            if isinstance(route, APIRoute) and _calls(route.dependant, submit_slot)
+            for method in route.methods or ()
+        }
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                responses = operation.setdefault("responses", {})
+                if "security" in operation:
+                    responses.setdefault("401", _answer("a token is required and was missing or unknown"))
+                if "requestBody" in operation:
+                    responses.setdefault("400", _answer("the body cannot be decoded (not UTF-8 JSON)"))
+                    responses.setdefault("413", _answer("the body is larger than AREAFETCH_MAX_BODY_BYTES"))
+                if (path, method) in limited:
+                    responses.setdefault(
+                        "429", _answer("too many submissions from this client; see Retry-After")
+                    )
+                    responses.setdefault("503", _answer("Redis down"))
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _calls(dependant: Dependant, target: Callable[..., Any]) -> bool:
+    return any(dep.call is target or _calls(dep, target) for dep in dependant.dependencies)

@@ -11,7 +11,8 @@ from fastapi.staticfiles import StaticFiles
 from areafetch import __version__
 from areafetch.config import Settings, get_settings
 from areafetch.log import configure_logging
-from areafetch.web.access import BodyLimitMiddleware
+from areafetch.web.access import BodyLimitMiddleware, document_access
+from areafetch.web.deps import submit_slot
 from areafetch.web.errors import install_error_handlers
 from areafetch.web.routes import area_events, areas, estimate, health, jobs, pages, places, queues
 from areafetch.web.routes import metrics as metrics_routes
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.mount("/static/app", StaticFiles(packages=[("areafetch.web", "static")]), name="static")
     app.include_router(metrics_routes.router)
+    document_access(app, submit_slot=submit_slot)
     return app
 
 

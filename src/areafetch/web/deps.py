@@ -74,9 +74,9 @@ ReadAccessDep = Annotated[str | None, Depends(_read_access)]
 """Like `WriteAccessDep` when `AREAFETCH_PROTECT_READS` is set; reads are public otherwise."""
 
 
-async def _submit_slot(request: Request, token: WriteAccessDep, state: StateDep) -> None:
+async def submit_slot(request: Request, token: WriteAccessDep, state: StateDep) -> None:
     await take_submission_slot(state.redis, state.settings, client_key(request, token))
 
 
-SubmitSlotDep = Annotated[None, Depends(_submit_slot)]
+SubmitSlotDep = Annotated[None, Depends(submit_slot)]
 """Write access plus one slot of the caller's submission rate limit (429 at once when over it)."""
