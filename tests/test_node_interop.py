@@ -32,13 +32,19 @@ EXAMPLE = REPO / "examples" / "node-producer"
 CACHE = REPO / ".cache" / "node-producer"  # git-ignored: node_modules survive between runs
 
 
-@pytest.fixture(scope="module")
-def node_producer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+# The example pins BullMQ 5.x (the story's choice); the current major must interoperate too.
+CURRENT_MAJOR_BULLMQ = "6.7.0"
+
+
+def _install(tmp_path_factory: pytest.TempPathFactory, *, bullmq: str | None = None) -> Path:
     """A copy of the example whose dependencies come from the npm registry (installed once, cached)."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.fail("node and npm are needed to test Node.js interop (install Node.js 20+ with npm)")
-    manifest = (EXAMPLE / "package.json").read_bytes()
+    package = json.loads((EXAMPLE / "package.json").read_text())
+    if bullmq is not None:
+        package["dependencies"]["bullmq"] = bullmq
+    manifest = json.dumps(package, indent=2).encode()
     installed = CACHE / hashlib.sha256(manifest).hexdigest()[:16]
     if not (installed / "node_modules" / "bullmq" / "package.json").exists():
         staging = CACHE / f"staging-{uuid.uuid4().hex}"
@@ -61,8 +67,19 @@ def node_producer(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.rmtree(staging, ignore_errors=True)
     work = tmp_path_factory.mktemp("node-producer")
     shutil.copytree(EXAMPLE, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns("node_modules"))
+    (work / "package.json").write_bytes(manifest)
     (work / "node_modules").symlink_to(installed / "node_modules", target_is_directory=True)
     return work
+
+
+@pytest.fixture(scope="module")
+def node_producer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _install(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def node_producer_current_major(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _install(tmp_path_factory, bullmq=CURRENT_MAJOR_BULLMQ)
 
 
 @dataclass
@@ -228,6 +245,32 @@ async def test_invalid_payload_from_node_fails_with_field_errors_and_the_worker_
     assert after.code == 0, after.stderr
 
 
+async def test_current_bullmq_major_adds_jobs_the_worker_processes_too(
+    node_producer_current_major: Path, settings: Settings, processes: ProcessFactory
+) -> None:
+    work = node_producer_current_major
+    installed = json.loads((work / "node_modules" / "bullmq" / "package.json").read_text())
+    assert installed["version"] == CURRENT_MAJOR_BULLMQ
+    worker = await processes.worker(settings_env(settings))
+
+    ok, bad = await asyncio.gather(
+        run_node(work, settings, "test", _j({"message": "bullmq 6"}), _j({"jobId": "six", "delay": 300})),
+        run_node(work, settings, "raw", TEST_QUEUE, TEST_JOB, _j({"message": ""}), _j({"attempts": 3})),
+    )
+
+    assert ok.code == 0, ok.stderr
+    assert ok.one("completed")["returnvalue"]["message"] == "bullmq 6"
+    assert ok.one("outcome")["job"]["progress"] == 100
+    assert await db_row(settings, "six") is not None
+    assert bad.code == 1, bad.stderr
+    job = bad.one("outcome")["job"]
+    assert (job["attemptsMade"], job["failedReason"]) == (
+        1,
+        "invalid test payload: message: String should have at least 1 character",
+    )
+    assert worker.proc.poll() is None
+
+
 async def test_area_created_by_node_through_the_api_is_planned_and_node_sees_the_plan(
     node_producer: Path, settings: Settings, processes: ProcessFactory, helsinki_pbf: Path
 ) -> None:
@@ -356,7 +399,7 @@ async def test_zod_schemas_accept_and_refuse_what_the_pydantic_models_do(
 def test_example_pins_exact_versions_and_commits_no_lockfile() -> None:
     manifest = json.loads((EXAMPLE / "package.json").read_text())
     versions = manifest["dependencies"]
-    assert set(versions) == {"bullmq", "zod"}
+    assert set(versions) == {"bullmq", "ioredis", "zod"}
     assert all(version[0].isdigit() for version in versions.values()), versions
     assert versions["bullmq"].startswith("5.")
     assert not (EXAMPLE / "package-lock.json").exists() or _ignored(EXAMPLE / "package-lock.json")

@@ -1,21 +1,21 @@
 // The producer side (the story's `src/lib/queue.ts`): one Queue and one QueueEvents per queue
 // name, created on first use and reused by every request of the (Next.js) server process.
 import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
 
-/** Redis connection options from REDIS_URL (`redis://[user:password@]host:port/db` or `rediss://`). */
-export function redisConnection(url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0') {
-  const parsed = new URL(url);
-  return {
-    host: parsed.hostname,
-    port: Number(parsed.port || 6379),
-    db: Number(parsed.pathname.slice(1) || 0),
-    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
-    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
-    tls: parsed.protocol === 'rediss:' ? {} : undefined,
-    // A web request must fail fast while Redis is down rather than queue commands forever.
-    maxRetriesPerRequest: 3,
-  };
-}
+/** REDIS_URL: `redis://[user:password@]host:port/db` or `rediss://` (the worker's AREAFETCH_REDIS_URL). */
+const redisUrl = () => process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+
+// Connections are built here and handed to BullMQ as client instances: BullMQ 6 no longer loads
+// ioredis itself in native ESM, and BullMQ 5 takes instances just as well.
+/** A client for adding jobs: fails fast while Redis is down (a web request must not hang). */
+const producerClient = () => track(new Redis(redisUrl(), { maxRetriesPerRequest: 3 }));
+/** A client for QueueEvents, which blocks on the events stream and may wait forever. */
+const blockingClient = () => track(new Redis(redisUrl(), { maxRetriesPerRequest: null }));
+
+/** @type {Redis[]} */
+const clients = [];
+const track = (/** @type {Redis} */ client) => (clients.push(client), client);
 
 /** BullMQ's key prefix; areafetch's AREAFETCH_QUEUE_PREFIX, `bull` unless configured. */
 export const prefix = () => process.env.QUEUE_PREFIX ?? 'bull';
@@ -29,7 +29,7 @@ const listeners = new Map();
 export function getQueue(/** @type {string} */ name) {
   let queue = queues.get(name);
   if (!queue) {
-    queue = new Queue(name, { connection: redisConnection(), prefix: prefix() });
+    queue = new Queue(name, { connection: producerClient(), prefix: prefix() });
     queues.set(name, queue);
   }
   return queue;
@@ -39,11 +39,7 @@ export function getQueue(/** @type {string} */ name) {
 export async function getQueueEvents(/** @type {string} */ name) {
   let events = listeners.get(name);
   if (!events) {
-    // QueueEvents blocks on the events stream: it needs a connection that may wait forever.
-    events = new QueueEvents(name, {
-      connection: { ...redisConnection(), maxRetriesPerRequest: null },
-      prefix: prefix(),
-    });
+    events = new QueueEvents(name, { connection: blockingClient(), prefix: prefix() });
     listeners.set(name, events);
   }
   await events.waitUntilReady();
@@ -52,6 +48,8 @@ export async function getQueueEvents(/** @type {string} */ name) {
 
 export async function closeAll() {
   await Promise.all([...queues.values(), ...listeners.values()].map((item) => item.close()));
+  // BullMQ leaves client instances it was given open: they are ours to quit.
+  await Promise.all(clients.splice(0).map((client) => client.quit()));
   queues.clear();
   listeners.clear();
 }
