@@ -12,6 +12,7 @@ noticed within that timeout instead of hanging forever.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import SSLConnection, parse_url
@@ -63,6 +64,11 @@ def create_client(
 
 def redacted_url(url: str) -> str:
     """The URL with its password replaced, for logs and error messages."""
-    options = parse_url(url)
-    password = options.get("password")
-    return url.replace(f":{password}@", ":***@") if password else url
+    # Work on the URL's own text: the password may be percent-encoded there (p%40ss), so
+    # searching for the decoded password that parse_url returns would miss it.
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
