@@ -242,3 +242,12 @@ def test_json_depth_ignores_brackets_in_strings() -> None:
     assert not json_depth_exceeds(b'{"a": "\\"' + b"[" * 500 + b'"}', 10)
     assert json_depth_exceeds(b"[" * 11 + b"]" * 11, 10)
     assert not json_depth_exceeds(b"[[]]" * 100, 10)
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity", "1e999"])
+async def test_non_finite_numbers_in_a_bbox_are_422(api: httpx.AsyncClient, bad: str) -> None:
+    body = f'{{"name": "x", "bbox": [{bad}, 60.16, 24.94, 60.17], "sources": ["overpass"], "categories": ["cafe"]}}'
+
+    response = await api.post("/api/areas", content=body, headers={"content-type": "application/json"})
+
+    assert response.status_code == 422, response.text
