@@ -22,9 +22,10 @@ from tests.reliability.conftest import record_fault
 
 pytestmark = pytest.mark.reliability
 
-# Each area is 3 jobs (plan, fetch, finalise) and its fetch reads the extract in the process pool: this
-# 2-core machine processed 1,000 such areas in more than 240 s, so 10,000 would take over 40 minutes.
-# 300 keep the test near a minute; the README's reliability table has the measured figures.
+# Each area is 3 jobs (plan, fetch, finalise) and its fetch reads the extract in the process pool.
+# On this 2-core machine 300 areas were processed in about 20 s; a 1,000-area run did not drain within
+# 240 s (not yet explained), and 10,000 would take over 10 minutes even at the 300-area rate.
+# The README's reliability table has the measured figures.
 AREAS = 300
 IN_FLIGHT = 50
 WORKERS = 2
