@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import redis
 
+from bench._report import Figure, Report
+
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
     from multiprocessing.queues import Queue
@@ -399,7 +401,24 @@ def _tables(overhead: list[dict[str, Any]], hammer: list[dict[str, Any]]) -> str
     return "\n".join(lines)
 
 
-def main() -> None:
+def _figures(overhead: list[dict[str, Any]], hammer: list[dict[str, Any]]) -> list[Figure]:
+    ours = [row for row in overhead if row["library"] == "areafetch"]
+    figures = [
+        Figure(f"acquire+release cycles/s, {row['processes']} process(es)", row["cycles_per_s"], "/s")
+        for row in ours
+    ]
+    for row in hammer:
+        if row["library"] == "areafetch":
+            over = row["calls_over_bound"]
+            figures.append(
+                Figure(
+                    f"hammer, clocks {row['clocks']}: calls over 5 + 20·W", over, "calls", "= 0", over == 0
+                )
+            )
+    return figures
+
+
+def main() -> Report:
     tag = uuid.uuid4().hex[:12]
     started = time.monotonic()
     overhead = [measure_overhead(lib, procs, tag) for procs in (1, HAMMER_PROCESSES) for lib in LIBRARIES]
@@ -428,6 +447,13 @@ def main() -> None:
             indent=2,
         )
         + "\n"
+    )
+    return Report(
+        "limiter",
+        "Limiter overhead and bound",
+        _figures(overhead, hammer),
+        table,
+        {"overhead": overhead, "hammer": hammer},
     )
 
 
