@@ -39,6 +39,7 @@ def web(
         host=settings.web_host,
         port=settings.web_port,
         log_config=None,
+        timeout_keep_alive=settings.web_keepalive_s,
         timeout_graceful_shutdown=10,
     )
 

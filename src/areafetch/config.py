@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_socket_timeout_s: float = Field(default=30.0, gt=MAX_REDIS_BLOCK_S + 2)
     database_url: str = "postgresql://postgres@127.0.0.1:5432/areafetch"
-    database_pool_size: int = Field(default=5, ge=1, le=100)
+    database_pool_size: int = Field(default=75, ge=1, le=100)
 
     # --- queue -------------------------------------------------------------------------------
     queue_prefix: str = Field(default="bull", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     # --- web ---------------------------------------------------------------------------------
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
+    # Longer than any client pool keeps an idle connection (httpx 5 s, undici 4 s, load balancers
+    # 60 s): the client must be the one to close it. With uvicorn's 5 s, a request sent on a pooled
+    # connection just as the server closed it was reset (1 in 10,000 of the overload burst).
+    web_keepalive_s: int = Field(
+        default=75, ge=1, le=3600, description="how long the web app keeps an idle HTTP connection open"
+    )
     map_tile_url: str = Field(
         default="https://tile.openstreetmap.org/{z}/{x}/{y}.png", description="Leaflet tile URL template"
     )
@@ -114,7 +120,7 @@ class Settings(BaseSettings):
     overpass_daily_bytes: int | None = Field(default=1_000_000_000, ge=1)
     # Google Places: a per-minute quota (default 600/min per project); stay well under it.
     google_places_rate_per_s: float = Field(default=5.0, gt=0, le=1000)
-    google_places_burst: int = Field(default=5, ge=1, le=1000)
+    google_places_burst: int = Field(default=75, ge=1, le=1000)
     google_places_max_in_flight: int = Field(default=4, ge=1, le=100)
     google_places_max_wait_s: float = Field(default=120.0, gt=0)
     google_places_daily_requests: int | None = Field(default=None, ge=1)
