@@ -26,16 +26,16 @@ from tests.reliability.conftest import record_fault
 
 pytestmark = pytest.mark.reliability
 
-# Each area is 3 jobs (plan, fetch, finalise) and its fetch reads the extract in the process pool.
-# On this 2-core machine 1,000 areas were submitted in 22 s and all processed after 56 s, so 10,000
-# would take about 9 minutes; 1,000 keep the test at a minute. The README's table has the figures.
-AREAS = 1000
+# The burst. Each area is 3 jobs (plan, fetch, finalise) and its fetch reads the extract in
+# the process pool: on this 2-core machine 10,000 areas were all answered 202 in 252 s and all
+# processed after 587 s (the test takes about 10 minutes). The README's table has the figures.
+AREAS = 10_000
 IN_FLIGHT = 50
 WORKERS = 2
 ACCEPTED = {202, 429, 503}
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(1800)
 async def test_burst_of_areas_is_answered_202_429_or_503_and_every_accepted_one_processed(
     settings: Settings, helsinki_pbf: Path, processes: ProcessFactory
 ) -> None:
@@ -79,7 +79,9 @@ async def test_burst_of_areas_is_answered_202_429_or_503_and_every_accepted_one_
     started = time.monotonic()
     limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
-        await asyncio.wait_for(asyncio.gather(*(submit_one(client, n) for n in range(AREAS))), timeout=150)
+        await asyncio.wait_for(
+            asyncio.gather(*(submit_one(client, n) for n in range(AREAS))), timeout=30 + 0.1 * AREAS
+        )
     submitted_s = time.monotonic() - started
 
     assert set(statuses) <= ACCEPTED, statuses
@@ -99,7 +101,7 @@ async def test_burst_of_areas_is_answered_202_429_or_503_and_every_accepted_one_
             return states if sum(states.get(s, 0) for s in ("completed", "failed")) == len(wanted) else None
 
         states = await eventually(
-            processed, timeout_s=240, interval_s=1.0, what="every accepted area processed"
+            processed, timeout_s=120 + 0.2 * AREAS, interval_s=1.0, what="every accepted area processed"
         )
     finally:
         await engine.dispose()
