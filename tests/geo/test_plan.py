@@ -12,6 +12,7 @@ from areafetch.errors import InvalidArea
 from areafetch.geo import (
     AreaPlan,
     Circle,
+    GeoJSONMultiPolygon,
     GeoJSONPolygon,
     PlanOptions,
     Tile,
@@ -98,6 +99,23 @@ def test_multipolygon_plan_round_trips():
     plan = plan_area([179.9, -16.6, -179.9, -16.5], ["overpass"], PlanOptions(max_tile_km2=50.0))
     assert isinstance(plan.area_geometry(), MultiPolygon)
     assert AreaPlan.model_validate_json(plan.model_dump_json()) == plan
+
+
+def test_geojson_from_shapely_copies_every_coordinate_as_a_python_float():
+    shell = [(24.9, 60.15, 3.0), (25.0, 60.15, 4.0), (25.0, 60.2, 5.0), (24.9, 60.2, 6.0), (24.9, 60.15, 3.0)]
+    hole = [
+        (24.94, 60.16, 0.0),
+        (24.94, 60.18, 0.0),
+        (24.96, 60.18, 0.0),
+        (24.96, 60.16, 0.0),
+        (24.94, 60.16, 0.0),
+    ]
+    polygon = Polygon(shell, [hole])
+    geojson = GeoJSONPolygon.from_shapely(polygon)
+    assert geojson.coordinates == (tuple((x, y) for x, y, _ in shell), tuple((x, y) for x, y, _ in hole))
+    assert all(type(value) is float for ring in geojson.coordinates for xy in ring for value in xy)
+    multi = GeoJSONMultiPolygon.from_shapely(MultiPolygon([polygon, Polygon(hole)]))
+    assert multi.coordinates == (geojson.coordinates, (geojson.coordinates[1],))
 
 
 def test_json_schema_is_exported():
