@@ -56,12 +56,27 @@ def test_plan_only_what_was_asked():
     plan = plan_area(L_SHAPE, ["osm_extract"])
     assert plan.sources == ("osm_extract",)
     assert plan.circles == ()
-    assert plan.tiles  # tiles are always planned
+    assert plan.tiles == ()  # tiles only for Overpass
     assert plan.upstream_calls == {"osm_extract": 0}
     assert estimate_upstream_calls(["overpass", "google_places"], tiles=3, circles=5) == {
         "overpass": 3,
         "google_places": 5,
     }
+
+
+def test_tiles_are_planned_only_for_overpass():
+    options = PlanOptions(max_tile_km2=0.5, max_circle_radius_m=800)
+    both = plan_area(L_SHAPE, ["overpass", "google_places"], options)
+    google = plan_area(L_SHAPE, ["google_places"], options)
+    assert both.tiles
+    assert google.tiles == ()
+    assert google.circles == both.circles
+    assert google.upstream_calls == {"google_places": len(both.circles)}
+    # The tile count guard is Overpass's: a Google-only plan is not refused for tiles it does not need.
+    tiny = PlanOptions(max_tile_km2=0.01, max_units=50)
+    with pytest.raises(InvalidArea, match="more than 50 tiles"):
+        plan_area(L_SHAPE, ["overpass"], tiny)
+    assert plan_area(L_SHAPE, ["google_places"], tiny).circles
 
 
 def test_plan_accepts_a_shapely_geometry_and_validates_it():

@@ -171,7 +171,7 @@ class AreaPlan(_Frozen):
         bbox: Bounds of `area` `(west, south, east, north)`.
         vertex_count: Vertices of `area`.
         sources: The sources planned for.
-        tiles: Overpass tiles covering the area (always computed: cheap, and usable by any source).
+        tiles: Overpass tiles covering the area (only when `overpass` is planned).
         circles: Google circles covering the area (only when `google_places` is planned).
         upstream_calls: Estimated upstream requests per source: tiles for `overpass`, circles for
             `google_places`, 0 for `osm_extract`. A lower bound: tiles and circles that hit a limit
