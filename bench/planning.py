@@ -12,20 +12,19 @@ Measured for each outline, every step in turn within each repeat (median of `REP
 - `plan_area(geojson, sources, options)`: the function the worker's plan job sends to its CPU
   pool, from the stored GeoJSON to the `AreaPlan` (validation, geodesic area, tiles, circles,
   the plan's JSON models), for Overpass at 25 km² tiles (the default
-  `AREAFETCH_OVERPASS_MAX_TILE_KM2`) and 100 km², and for Google (whose plan also holds the
-  tiles). Overpass tiles/s = tiles / this time.
+  `AREAFETCH_OVERPASS_MAX_TILE_KM2`) and 100 km², for Google (circles only), and for an
+  `osm_extract`-only area (the job plans it with no upstream source: the extract is read once
+  for the bbox, so only validation is left). Overpass tiles/s = tiles / this time.
 - The same call through a real `CpuPool` (one spawned process, warmed up): adds pickling the
   GeoJSON there and the plan back, which is what the job awaits.
 - Its parts on their own: `measured_area` (parse and validate), `tile_area`, and
-  `cover_with_circles` (Google circles of 50 km; circles/s = circles / this time).
+  `cover_with_circles` (Google circles of 50 km, timed `CIRCLE_ROUNDS` times in a row as it
+  takes about a millisecond; circles/s = circles / this time).
 - `_units`: the job's own conversion of the plan's tiles to stored fetch units, which runs on
   the worker's event loop.
 
 Each step's wall time (the figures) and this process's CPU time (for the `CpuPool` step the work
 is in the other process, so none) are recorded; on a busy machine the CPU time is the steadier.
-
-An `osm_extract`-only area is planned the same way (the extract is read once for the bbox, but
-`plan_area` still computes the tiles), so its figure is the Overpass one.
 
     python -m bench planning        (or: python -m bench.planning)
 
@@ -67,6 +66,7 @@ RESULTS = Path(__file__).parent / "results" / "planning.json"
 COUNTRIES = (("Switzerland", "switzerland"), ("Belgium", "belgium"))
 TILE_SIZES_KM2 = (25.0, 100.0)
 REPEATS = 3
+CIRCLE_ROUNDS = 20  # one covering takes about a millisecond: timed 20 in a row
 MAX_VERTICES = 200_000
 MAX_AREA_KM2 = 100_000.0
 
@@ -115,8 +115,9 @@ def measure(outline: Outline, pool: CpuPool, loop: asyncio.AbstractEventLoop) ->
     google: list[PlannedSource] = ["google_places"]
     steps: dict[str, Callable[[], Any]] = {
         "parse": lambda: measured_area(geojson, max_vertices=MAX_VERTICES, max_area_km2=MAX_AREA_KM2),
-        "circles": lambda: cover_with_circles(area),
+        "circles": lambda: [c for _ in range(CIRCLE_ROUNDS) for c in cover_with_circles(area)],
         "plan google": lambda: plan_area(geojson, google, options(TILE_SIZES_KM2[0])),
+        "plan extract": lambda: plan_area(geojson, [], options(TILE_SIZES_KM2[0])),
     }
     for size in TILE_SIZES_KM2:
         steps[f"tiles {size:g}"] = partial(tile_area, area, max_tile_km2=size)
@@ -136,8 +137,10 @@ def measure(outline: Outline, pool: CpuPool, loop: asyncio.AbstractEventLoop) ->
             cpu_seconds[name].append(cpu)
             if isinstance(result, list):
                 counts[name] = len(result)
-            elif isinstance(result, AreaPlan):
-                counts[name] = len(result.tiles) if "overpass" in name else len(result.circles)
+            elif isinstance(result, AreaPlan) and "overpass" in name:
+                counts[name] = len(result.tiles)
+            elif isinstance(result, AreaPlan) and "google" in name:
+                counts[name] = len(result.circles)
     return {
         "country": outline.country,
         "vertices": outline.vertices,
@@ -166,11 +169,12 @@ def tables(results: list[dict[str, Any]]) -> str:
         f"plan overpass {TILE_SIZES_KM2[0]:g}": f"`plan_area`, Overpass, {TILE_SIZES_KM2[0]:g} km² tiles",
         f"plan overpass {TILE_SIZES_KM2[1]:g}": f"`plan_area`, Overpass, {TILE_SIZES_KM2[1]:g} km² tiles",
         "pool overpass": f"the same through `CpuPool` ({TILE_SIZES_KM2[0]:g} km², pickling both ways)",
-        "plan google": f"`plan_area`, Google (circles; tiles at {TILE_SIZES_KM2[0]:g} km² too)",
+        "plan google": "`plan_area`, Google (50 km circles)",
+        "plan extract": "`plan_area`, `osm_extract` only (no upstream source)",
         "parse": "`measured_area` (parse, validate, geodesic area)",
         f"tiles {TILE_SIZES_KM2[0]:g}": f"`tile_area`, {TILE_SIZES_KM2[0]:g} km²",
         f"tiles {TILE_SIZES_KM2[1]:g}": f"`tile_area`, {TILE_SIZES_KM2[1]:g} km²",
-        "circles": "`cover_with_circles`, 50 km",
+        "circles": f"`cover_with_circles`, 50 km, {CIRCLE_ROUNDS} in a row",
         "units": "the job's `_units` (tiles to fetch units, event loop)",
     }
     for result in results:
@@ -190,7 +194,7 @@ def figures(results: list[dict[str, Any]]) -> list[Figure]:
     out: list[Figure] = []
     for result in results:
         country, median, counts = result["country"], result["median_s"], result["counts"]
-        tiles, circles = counts[f"plan overpass {size}"], counts["circles"]
+        tiles, circles = counts[f"plan overpass {size}"], counts["plan google"]
         out += [
             Figure(f"{country}: vertices", result["vertices"], "vertices"),
             Figure(f"{country}: Overpass tiles ({size} km²)", tiles, "tiles"),
@@ -208,7 +212,7 @@ def figures(results: list[dict[str, Any]]) -> list[Figure]:
             Figure(f"{country}: Google circles (50 km)", circles, "circles"),
             Figure(
                 f"{country}: Google circles/s (`cover_with_circles`)",
-                circles / median["circles"],
+                counts["circles"] / median["circles"],
                 "circles/s",
             ),
             Figure(f"{country}: `plan_area` time, Google", median["plan google"], "s"),
