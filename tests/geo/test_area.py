@@ -6,7 +6,9 @@ import math
 import warnings
 from typing import Any
 
+import numpy as np
 import pytest
+import shapely
 from pyproj import Geod
 from shapely.geometry import LineString, MultiPolygon, Polygon, box
 
@@ -21,6 +23,8 @@ from areafetch.geo import (
     validate_area,
     vertex_count,
 )
+from areafetch.geo._area import _plain_ring_xy, _ring
+from tests.geo._shapes import star_ring
 
 SQUARE = [[24.9, 60.15], [25.0, 60.15], [25.0, 60.2], [24.9, 60.2], [24.9, 60.15]]
 
@@ -210,3 +214,56 @@ def test_known_bbox_areas():
     assert bbox_area_km2(0.0, 0.0, 1.0, 1.0) == pytest.approx(12_308.8, rel=0.005)
     # The whole ellipsoid: 510,065,622 km².
     assert bbox_area_km2(-180.0, -90.0, 180.0, 90.0) == pytest.approx(510_065_621.7, rel=1e-6)
+
+
+def _per_position(ring: Any) -> np.ndarray:
+    return np.asarray(_ring(ring, "r"), dtype=float)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_bulk_ring_check_gives_what_the_per_position_check_gives(seed):
+    # Country outlines take the bulk path; it must build the very same coordinates.
+    ring = star_ring(-60.0 + 6 * seed, -50.0 + 5 * seed, 0.3, 50 + 40 * seed, seed)
+    as_lists = [[float(lon), float(lat)] for lon, lat in ring]  # as JSON gives them
+    as_lists[1] = [round(as_lists[1][0]), round(as_lists[1][1])]  # ints are numbers too
+    as_lists[-1] = as_lists[0] = list(as_lists[1])
+    for raw in (as_lists, [tuple(position) for position in as_lists], tuple(as_lists)):
+        bulk = _plain_ring_xy(raw)
+        assert bulk is not None
+        assert bulk.dtype == np.float64
+        assert np.array_equal(bulk, _per_position(raw))
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        [25.0, "60"],
+        [True, 60.15],
+        [25.0],
+        [25.0, 60.15, 12.5],  # an altitude: the per-position check drops it
+        [math.nan, 60.15],
+        [math.inf, 60.15],
+        [181.0, 60.15],
+        [25.0, -91.0],
+        [25.0, None],
+        "ab",
+        {"lon": 25.0, "lat": 60.15},
+    ],
+)
+def test_bulk_ring_check_leaves_every_doubtful_ring_to_the_per_position_check(position):
+    ring = [*SQUARE[:1], position, *SQUARE[2:]]
+    assert _plain_ring_xy(ring) is None
+    assert _plain_ring_xy(SQUARE[:4]) is None  # not closed
+    assert _plain_ring_xy(SQUARE[:3]) is None  # too short
+    assert _plain_ring_xy("abcde") is None
+
+
+def test_large_outline_is_parsed_exactly():
+    shell = star_ring(8.2, 46.8, 1.5, 20_000, 7)
+    hole = star_ring(8.2, 46.8, 0.2, 500, 8)[::-1]
+    rings = [[[float(lon), float(lat)] for lon, lat in ring] for ring in (shell, hole)]
+    geojson = {"type": "MultiPolygon", "coordinates": [rings]}
+    area = parse_area(geojson, max_vertices=50_000, max_area_km2=None)
+    expected = MultiPolygon([Polygon(shell, [hole])])
+    assert area.equals_exact(shapely.orient_polygons(expected, exterior_cw=False), tolerance=0.0)
+    assert vertex_count(area) == 20_500

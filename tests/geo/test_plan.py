@@ -12,6 +12,7 @@ from areafetch.errors import InvalidArea
 from areafetch.geo import (
     AreaPlan,
     Circle,
+    GeoJSONMultiPolygon,
     GeoJSONPolygon,
     PlanOptions,
     Tile,
@@ -55,12 +56,27 @@ def test_plan_only_what_was_asked():
     plan = plan_area(L_SHAPE, ["osm_extract"])
     assert plan.sources == ("osm_extract",)
     assert plan.circles == ()
-    assert plan.tiles  # tiles are always planned
+    assert plan.tiles == ()  # tiles only for Overpass
     assert plan.upstream_calls == {"osm_extract": 0}
     assert estimate_upstream_calls(["overpass", "google_places"], tiles=3, circles=5) == {
         "overpass": 3,
         "google_places": 5,
     }
+
+
+def test_tiles_are_planned_only_for_overpass():
+    options = PlanOptions(max_tile_km2=0.5, max_circle_radius_m=800)
+    both = plan_area(L_SHAPE, ["overpass", "google_places"], options)
+    google = plan_area(L_SHAPE, ["google_places"], options)
+    assert both.tiles
+    assert google.tiles == ()
+    assert google.circles == both.circles
+    assert google.upstream_calls == {"google_places": len(both.circles)}
+    # The tile count guard is Overpass's: a Google-only plan is not refused for tiles it does not need.
+    tiny = PlanOptions(max_tile_km2=0.01, max_units=50)
+    with pytest.raises(InvalidArea, match="more than 50 tiles"):
+        plan_area(L_SHAPE, ["overpass"], tiny)
+    assert plan_area(L_SHAPE, ["google_places"], tiny).circles
 
 
 def test_plan_accepts_a_shapely_geometry_and_validates_it():
@@ -98,6 +114,23 @@ def test_multipolygon_plan_round_trips():
     plan = plan_area([179.9, -16.6, -179.9, -16.5], ["overpass"], PlanOptions(max_tile_km2=50.0))
     assert isinstance(plan.area_geometry(), MultiPolygon)
     assert AreaPlan.model_validate_json(plan.model_dump_json()) == plan
+
+
+def test_geojson_from_shapely_copies_every_coordinate_as_a_python_float():
+    shell = [(24.9, 60.15, 3.0), (25.0, 60.15, 4.0), (25.0, 60.2, 5.0), (24.9, 60.2, 6.0), (24.9, 60.15, 3.0)]
+    hole = [
+        (24.94, 60.16, 0.0),
+        (24.94, 60.18, 0.0),
+        (24.96, 60.18, 0.0),
+        (24.96, 60.16, 0.0),
+        (24.94, 60.16, 0.0),
+    ]
+    polygon = Polygon(shell, [hole])
+    geojson = GeoJSONPolygon.from_shapely(polygon)
+    assert geojson.coordinates == (tuple((x, y) for x, y, _ in shell), tuple((x, y) for x, y, _ in hole))
+    assert all(type(value) is float for ring in geojson.coordinates for xy in ring for value in xy)
+    multi = GeoJSONMultiPolygon.from_shapely(MultiPolygon([polygon, Polygon(hole)]))
+    assert multi.coordinates == (geojson.coordinates, (geojson.coordinates[1],))
 
 
 def test_json_schema_is_exported():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
@@ -134,7 +136,7 @@ def _from_geojson(geojson: Mapping[str, Any], max_vertices: int) -> Area:
 
     shapes = []
     for rings, path in polygons:
-        shell, *holes = [_ring(ring, f"{path}[{j}]") for j, ring in enumerate(rings)]
+        shell, *holes = [_ring_xy(ring, f"{path}[{j}]") for j, ring in enumerate(rings)]
         shapes.append(Polygon(shell, holes))
     return shapes[0] if kind == "Polygon" else MultiPolygon(shapes)
 
@@ -299,6 +301,43 @@ def _check_range(value: float, is_lon: bool, path: str) -> None:
         raise InvalidArea(f"{path}: longitude {value} out of range -180..180")
     if not is_lon and not -90.0 <= value <= 90.0:
         raise InvalidArea(f"{path}: latitude {value} out of range -90..90")
+
+
+def _ring_xy(raw: Any, path: str) -> NDArray[np.float64]:
+    """A ring's `[lon, lat]` positions as an (n, 2) array, with the checks of `_ring`.
+
+    Country outlines have tens of thousands of positions: the common case (every position a pair of
+    plain numbers, all in range, ring closed) is checked in bulk; anything else goes through
+    `_ring`, which names the first problem.
+    """
+    xy = _plain_ring_xy(raw)
+    return xy if xy is not None else np.asarray(_ring(raw, path), dtype=float)
+
+
+def _plain_ring_xy(raw: Any) -> NDArray[np.float64] | None:
+    """The ring as an array when it passes every check of `_ring` with two numbers per position, else
+    None (including when it would pass with altitudes: `_ring` handles those)."""
+    if not isinstance(raw, list | tuple) or len(raw) < 4:
+        return None
+    try:
+        if not set(map(type, raw)) <= _SEQUENCES or set(map(len, raw)) != {2}:
+            return None
+        if not set(map(type, itertools.chain.from_iterable(raw))) <= _NUMBERS:  # bool is not int here
+            return None
+        xy = np.array(raw, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    lon, lat = xy[:, 0], xy[:, 1]
+    plain = (
+        bool(np.isfinite(xy).all())
+        and bool(((lon >= -180.0) & (lon <= 180.0) & (lat >= -90.0) & (lat <= 90.0)).all())
+        and bool((xy[0] == xy[-1]).all())
+    )
+    return xy if plain else None
+
+
+_SEQUENCES: Final = frozenset({list, tuple})
+_NUMBERS: Final = frozenset({int, float})
 
 
 def _ring(raw: Any, path: str) -> list[tuple[float, float]]:

@@ -54,11 +54,17 @@ def plan_area(
         area, max_vertices=options.max_vertices, max_area_km2=options.max_area_km2
     )
     planned = tuple(source for source in _SOURCES if source in set(sources))
-    tiles = tile_area(
-        geometry,
-        max_tile_km2=options.max_tile_km2,
-        max_poly_vertices=options.max_poly_vertices,
-        max_tiles=options.max_units,
+    # Tiles only for Overpass: nothing else reads them, and on a country outline they are most of the
+    # planning time (bench/planning.py).
+    tiles = (
+        tile_area(
+            geometry,
+            max_tile_km2=options.max_tile_km2,
+            max_poly_vertices=options.max_poly_vertices,
+            max_tiles=options.max_units,
+        )
+        if "overpass" in planned
+        else []
     )
     circles = (
         cover_with_circles(geometry, max_radius_m=options.max_circle_radius_m, max_circles=options.max_units)
