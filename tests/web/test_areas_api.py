@@ -99,6 +99,18 @@ async def test_bbox_is_accepted(api: httpx.AsyncClient) -> None:
             "area",
             "",
         ),
+        # An integer literal too large for a float (JSON allows any length).
+        (
+            {
+                "area": {
+                    "type": "Polygon",
+                    "coordinates": [[[10**400, 60], [25, 60], [25, 61], [10**400, 60]]],
+                }
+            },
+            "area",
+            "number",
+        ),
+        ({"area": None, "bbox": [10**400, 60.17, 24.95, 60.175]}, "bbox", ""),
         ({"area": None, "bbox": [0.0, 0.0, 10.0, 10.0]}, "bbox", "km"),
         ({"area": None, "bbox": [24.95, 60.17, 24.95, 60.175]}, "bbox", ""),
         ({"area": None, "bbox": [24.94, 60.18, 24.95, 60.17]}, "bbox", "south"),

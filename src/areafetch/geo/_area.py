@@ -290,7 +290,12 @@ def _list(value: Any, path: str) -> list[Any]:
 def _number(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidArea(f"{path} must be a number, got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal of any length is valid JSON
+        raise InvalidArea(
+            f"{path} is not a number in range: an integer of {value.bit_length()} bits"
+        ) from None
     if not math.isfinite(number):
         raise InvalidArea(f"{path} is not a finite number: {value!r}")
     return number
