@@ -11,10 +11,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from bullmq import UnrecoverableError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.constants import AREAS_QUEUE
 from areafetch.db import areas as area_queries
@@ -47,6 +46,9 @@ from areafetch.processors.base import JobContext
 from areafetch.providers import TileTooLarge, extract_place_chunks
 from areafetch.providers.base import Place
 from areafetch.queue import default_job_options
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["fetch_tile", "finalise_area", "plan_area_job"]
 
