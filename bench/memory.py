@@ -292,7 +292,9 @@ def area_bbox() -> list[float]:
     return [west - AREA_MARGIN_DEG, south - AREA_MARGIN_DEG, east + AREA_MARGIN_DEG, north + AREA_MARGIN_DEG]
 
 
-async def submit_and_wait(settings: Any) -> tuple[str, dict[str, Any], float]:
+async def submit_and_wait(
+    settings: Any, worker: subprocess.Popen[bytes]
+) -> tuple[str, dict[str, Any], float]:
     """Submit the area through the web API; wait until it is completed. (area id, area, seconds)."""
     async with web_client(settings) as client:
         started = time.monotonic()
@@ -315,6 +317,8 @@ async def submit_and_wait(settings: Any) -> tuple[str, dict[str, Any], float]:
                 return area_id, area, time.monotonic() - started
             if time.monotonic() > deadline:
                 raise RuntimeError(f"area not finished after {TIMEOUT_S:g} s: {area}")
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited ({worker.returncode}) before the area finished")
             await asyncio.sleep(0.1)
 
 
@@ -360,7 +364,7 @@ def measure(places: int = PLACES) -> dict[str, Any]:
                 sampler.start()
                 try:
                     backends_before_s = database_backends_cpu_s(database_name(database_url))
-                    area_id, area, elapsed_s = asyncio.run(submit_and_wait(settings))
+                    area_id, area, elapsed_s = asyncio.run(submit_and_wait(settings, proc))
                     hwm = {pid: vm_hwm_bytes(pid) for pid in sampler.roles}
                     backends_s = database_backends_cpu_s(database_name(database_url)) - backends_before_s
                 finally:
