@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 import uuid
@@ -23,6 +24,7 @@ from areafetch.constants import LIMITER_KEY_PREFIX
 from areafetch.db import create_engine
 from areafetch.db.tables import area_places, places, tiles
 from areafetch.web.app import create_app
+from tests.fakes.cafes import cafe_ids, write_cafes
 from tests.fakes.expected import expected_google_places, expected_osm_keys
 from tests.fakes.fixtures import TEST_USER_AGENT
 from tests.fakes.google_places import GooglePlacesFake
@@ -330,3 +332,53 @@ async def test_area_over_what_is_left_of_the_daily_budget_is_refused(
     assert "overpass calls but only 3 are left in today's budget" in area["failed_reason"]
     assert await tile_count(settings, area_id) == 0
     assert overpass_fake.requests == []
+
+
+# --- a large extract, streamed --------------------------------------------------------------------
+
+CAFES_BBOX = (24.90, 60.15, 24.95, 60.17)
+CAFES_AREA = [24.899, 60.149, 24.951, 60.171]  # the bbox, a little larger
+
+
+async def test_an_extract_of_30000_places_is_streamed_in_chunks_and_each_stored_once(
+    area_settings: Settings, processes: ProcessFactory, tmp_path: Path
+) -> None:
+    pbf = write_cafes(tmp_path / "cafes.osm.pbf", 30_000, CAFES_BBOX)
+    settings = area_settings.model_copy(update={"osm_extract_path": pbf})
+    worker = await processes.worker(settings_env(settings))
+    area_id, area = await submit_and_wait(
+        settings, bbox=CAFES_AREA, sources=["osm_extract"], categories=["cafe"]
+    )
+
+    assert area["state"] == "completed", area["failed_reason"]
+    stored = await stored_ids(settings, area_id, "osm_extract")
+    assert len(stored) == 30_000
+    assert sorted(stored) == sorted(cafe_ids(30_000))
+    assert area["summary"]["places_total"] == 30_000
+    record = await worker.wait_for_event("extract.stored", area_id=area_id)
+    assert (record["places"], record["chunks"]) == (30_000, 3)  # chunks of 10,000
+
+
+async def test_kill_9_mid_extract_stores_nothing_then_a_new_worker_stores_every_place_once(
+    area_settings: Settings, processes: ProcessFactory, tmp_path: Path
+) -> None:
+    pbf = write_cafes(tmp_path / "cafes.osm.pbf", 60_000, CAFES_BBOX)
+    settings = area_settings.model_copy(update={"osm_extract_path": pbf})
+    first = await processes.worker(settings_env(settings.model_copy(update={"log_level": "DEBUG"})))
+    async with area_client(settings) as client:
+        area_id = await submit(client, bbox=CAFES_AREA, sources=["osm_extract"], categories=["cafe"])
+        await first.wait_for_event("extract.chunk_written", timeout_s=60, area_id=area_id, chunk=1)
+        os.killpg(first.pid, signal.SIGKILL)  # the worker and its pool process (which would linger idle)
+        await first.wait_exit(timeout_s=10)
+
+        # The first chunk was written in the tile's open transaction: gone with the worker.
+        assert await stored_ids(settings, area_id, "osm_extract") == []
+        assert (await client.get(f"/api/areas/{area_id}")).json()["progress"]["tiles_done"] == 0
+
+        await processes.worker(settings_env(settings))
+        area = await finished_area(client, area_id, timeout_s=120)
+
+    assert area["state"] == "completed", area["failed_reason"]
+    stored = await stored_ids(settings, area_id, "osm_extract")
+    assert len(stored) == 60_000
+    assert sorted(stored) == sorted(cafe_ids(60_000))

@@ -14,6 +14,7 @@ def test_all_names_are_exported_and_documented() -> None:
             "Place",
             "Source",
             "TileTooLarge",
+            "extract_place_chunks",
             "read_extract_places",
         ]
     )

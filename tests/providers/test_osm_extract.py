@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import math
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -11,8 +14,10 @@ import pytest
 import shapely
 
 from areafetch.categories import CATEGORIES
-from areafetch.providers import OverpassClient, Place, read_extract_places
+from areafetch.cpu import CpuPool, burn_cpu
+from areafetch.providers import OverpassClient, Place, extract_place_chunks, read_extract_places
 from areafetch.ratelimit import Limiter, LimitPolicy
+from tests.fakes.cafes import cafe_ids, write_cafes
 from tests.fakes.expected import expected_osm_places
 from tests.fakes.extract import OsmData
 from tests.fakes.fixtures import TEST_USER_AGENT
@@ -102,3 +107,65 @@ def test_fit_for_a_process_pool(helsinki_pbf: Path) -> None:
     assert pickle.loads(pickle.dumps(read_extract_places)) is read_extract_places
     places = read_extract_places(str(helsinki_pbf), CENTRE_BBOX, ("cafe",))
     assert pickle.loads(pickle.dumps(places)) == places
+
+
+# --- streaming through the process pool ----------------------------------------------------------
+
+
+@pytest.fixture
+def cpu() -> Iterator[CpuPool]:
+    pool = CpuPool(1)
+    yield pool
+    pool.close()
+
+
+async def test_streamed_chunks_hold_exactly_the_places_of_the_list(
+    helsinki_pbf: Path, helsinki_data: OsmData, cpu: CpuPool
+) -> None:
+    bbox = helsinki_data.bounds
+    expected = read_extract_places(str(helsinki_pbf), bbox, ALL_CATEGORIES)
+
+    chunks = [
+        chunk
+        async for chunk in extract_place_chunks(cpu, str(helsinki_pbf), bbox, ALL_CATEGORIES, chunk_size=40)
+    ]
+
+    assert [len(chunk) for chunk in chunks[:-1]] == [40] * (len(chunks) - 1)
+    assert len(chunks) == math.ceil(len(expected) / 40) > 10
+    streamed = [place for chunk in chunks for place in chunk]
+    assert len(streamed) == len(expected)
+    assert {place.source_id: place for place in streamed} == {place.source_id: place for place in expected}
+
+
+async def test_many_places_arrive_in_order_of_the_file_each_once(tmp_path: Path, cpu: CpuPool) -> None:
+    bbox = (24.90, 60.15, 24.92, 60.16)
+    pbf = write_cafes(tmp_path / "cafes.osm.pbf", 30_000, bbox)
+
+    chunks = [chunk async for chunk in extract_place_chunks(cpu, str(pbf), bbox, ("cafe",))]
+
+    assert [len(chunk) for chunk in chunks] == [10_000, 10_000, 10_000]
+    assert [place.source_id for chunk in chunks for place in chunk] == cafe_ids(30_000)
+
+
+async def test_errors_of_the_read_reach_the_reader(helsinki_pbf: Path, tmp_path: Path, cpu: CpuPool) -> None:
+    with pytest.raises(FileNotFoundError):
+        async for _ in extract_place_chunks(cpu, str(tmp_path / "missing.osm.pbf"), CENTRE_BBOX, ("cafe",)):
+            pass
+    with pytest.raises(ValueError, match="no categories"):
+        async for _ in extract_place_chunks(cpu, str(helsinki_pbf), CENTRE_BBOX, ()):
+            pass
+    assert [
+        chunk async for chunk in extract_place_chunks(cpu, str(helsinki_pbf), (0, 0, 0.1, 0.1), ("cafe",))
+    ] == []
+
+
+async def test_a_reader_that_stops_early_frees_the_pool_process(tmp_path: Path, cpu: CpuPool) -> None:
+    bbox = (24.90, 60.15, 24.92, 60.16)
+    pbf = write_cafes(tmp_path / "cafes.osm.pbf", 30_000, bbox)
+    chunks = extract_place_chunks(cpu, str(pbf), bbox, ("cafe",), chunk_size=500)  # more than the pipe holds
+    async with contextlib.aclosing(chunks):
+        first = await anext(chunks)
+    assert len(first) == 500
+
+    # The pool process stops at its next write (broken pipe) and takes new work.
+    assert await asyncio.wait_for(cpu.run(burn_cpu, 1), timeout=30) >= 0

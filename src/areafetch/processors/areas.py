@@ -6,11 +6,12 @@ tile half written, and a retried job finds a finished tile and does not fetch it
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from bullmq import UnrecoverableError
 
@@ -42,9 +43,12 @@ from areafetch.jobs import (
 from areafetch.log import get_logger
 from areafetch.metrics import PLACES_WRITTEN
 from areafetch.processors.base import JobContext
-from areafetch.providers import TileTooLarge, read_extract_places
+from areafetch.providers import TileTooLarge, extract_place_chunks
 from areafetch.providers.base import Place
 from areafetch.queue import default_job_options
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["fetch_tile", "finalise_area", "plan_area_job"]
 
@@ -194,20 +198,16 @@ async def fetch_tile(payload: FetchTilePayload, ctx: JobContext) -> FetchTileRes
     tally = _Tally()
     try:
         geometry = parse_area(area["geometry"], max_vertices=10**9, max_area_km2=None)
-        found = await _fetch(
-            payload.source, tile["geometry"], geometry, tuple(area["categories"]), ctx, tally
-        )
-        inside = _clip(found, geometry)
-        async with ctx.resources.engine.begin() as conn:
-            written = await upsert_area_places(conn, area_id=payload.area_id, places=inside)
-            await area_queries.complete_tile(
-                conn,
-                area_id=payload.area_id,
-                source=payload.source,
-                tile_id=payload.tile_id,
-                places_found=written,
-                upstream_calls=tally.calls,
-            )
+        categories = tuple(area["categories"])
+        if payload.source == "osm_extract":
+            written = await _store_extract(payload, tile["geometry"], geometry, categories, ctx)
+        else:
+            found = await _fetch(payload.source, tile["geometry"], geometry, categories, ctx, tally)
+            async with ctx.resources.engine.begin() as conn:
+                written = await upsert_area_places(
+                    conn, area_id=payload.area_id, places=_clip(found, geometry)
+                )
+                await _complete_tile(conn, payload, places_found=written, upstream_calls=tally.calls)
         PLACES_WRITTEN.labels(payload.source).inc(written)
     except (UpstreamRejected, TileTooLarge, InvalidArea) as exc:
         await _fail(ctx, payload.area_id, _tile_reason(payload, exc), tile=(payload.source, payload.tile_id))
@@ -225,21 +225,51 @@ def _tile_reason(payload: FetchTilePayload, exc: BaseException) -> str:
     return f"{payload.source} tile {payload.tile_id}: {type(exc).__name__}: {exc}"
 
 
+async def _complete_tile(
+    conn: AsyncConnection, payload: FetchTilePayload, *, places_found: int, upstream_calls: int
+) -> None:
+    await area_queries.complete_tile(
+        conn,
+        area_id=payload.area_id,
+        source=payload.source,
+        tile_id=payload.tile_id,
+        places_found=places_found,
+        upstream_calls=upstream_calls,
+    )
+
+
+async def _store_extract(
+    payload: FetchTilePayload, unit: dict[str, Any], area: Any, categories: tuple[str, ...], ctx: JobContext
+) -> int:
+    """Stream the extract's places into the database chunk by chunk, in one transaction with the
+    tile's `done` mark: memory stays bounded however many places the area holds."""
+    path = ctx.resources.upstreams.osm_extract_path
+    if path is None:
+        raise UpstreamRejected("osm_extract needs AREAFETCH_OSM_EXTRACT_PATH")
+    west, south, east, north = unit["bbox"]
+    chunks = extract_place_chunks(ctx.resources.cpu, str(path), (west, south, east, north), categories)
+    written = 0
+    count = 0
+    async with ctx.resources.engine.begin() as conn, contextlib.aclosing(chunks):
+        async for chunk in chunks:
+            # Each element of the extract comes once, so the chunks' places are distinct.
+            written += await upsert_area_places(conn, area_id=payload.area_id, places=_clip(chunk, area))
+            count += 1
+            log.debug("extract.chunk_written", chunk=count, places=written)
+        await _complete_tile(conn, payload, places_found=written, upstream_calls=0)
+    log.info("extract.stored", places=written, chunks=count)
+    return written
+
+
 async def _fetch(
     source: str, unit: dict[str, Any], area: Any, categories: tuple[str, ...], ctx: JobContext, tally: _Tally
 ) -> list[Place]:
-    upstreams = ctx.resources.upstreams
     max_depth = ctx.resources.settings.max_split_depth
     if source == "overpass":
         return await _fetch_overpass(Tile.model_validate(unit), area, categories, ctx, tally, max_depth)
     if source == "google_places":
         return await _fetch_google(Circle.model_validate(unit), area, categories, ctx, tally, max_depth)
-    if upstreams.osm_extract_path is None:
-        raise UpstreamRejected("osm_extract needs AREAFETCH_OSM_EXTRACT_PATH")
-    west, south, east, north = unit["bbox"]
-    return await ctx.resources.cpu.run(
-        read_extract_places, str(upstreams.osm_extract_path), (west, south, east, north), categories
-    )
+    raise UnrecoverableError(f"unknown source {source!r}")
 
 
 async def _fetch_overpass(
