@@ -2,8 +2,8 @@
 
 Each module measures side by side in one run and returns a `Report`: headline `Figure`s (the
 README table's rows, each with its target when the issue sets one), the module's own detailed
-Markdown tables, and its raw data. `python -m bench` writes `bench/results/<name>.json` per
-module and `bench/results/summary.json` + `summary.md` for the whole run."""
+Markdown tables, and its raw data. `python -m bench` writes `bench/results/summary.json` (every
+report) and `summary.md` for the whole run; a module may also keep its own `<name>.json`."""
 
 from __future__ import annotations
 
@@ -75,8 +75,6 @@ def machine() -> dict[str, Any]:
 
 def write(reports: list[Report]) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    for report in reports:
-        (RESULTS_DIR / f"{report.name}.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     host = machine()
     summary = {"machine": host, "reports": [asdict(report) for report in reports]}
     (RESULTS_DIR / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
