@@ -35,7 +35,9 @@ and a PostgreSQL database of its own, dropped at the end.
 
     python -m bench makespan        (or: python -m bench.makespan)
 
-Prints Markdown tables and writes bench/results/makespan.json. Takes about two minutes.
+Prints Markdown tables and writes bench/results/makespan.json (the processes' logs of the last run
+are in bench/results/makespan-logs/). Takes about two minutes and a quarter on a busy machine;
+a 429 adds the shared pause it causes (30 s or more).
 """
 
 from __future__ import annotations
