@@ -60,6 +60,9 @@ _MOVE_TO_WAIT_KEYS = (
     "marker",
     "events",
 )
+# Imported by each CPU pool process when it starts: where an area's planning lives (the job every
+# area starts with). Reading an extract, a long job anyway, pays for its own imports.
+_CPU_MODULES = ("areafetch.geo",)
 
 
 def served_queues() -> tuple[str, ...]:
@@ -113,6 +116,7 @@ class WorkerProcess:
         try:
             if not await self._wait_for_redis(resources):
                 return
+            await self._warm_up(resources)
             publisher.start()
             self._workers = [self._start_worker(name, resources) for name in self.queue_names]
             log.info(
@@ -138,7 +142,7 @@ class WorkerProcess:
             settings=settings,
             engine=create_engine(settings.database_url, pool_size=settings.database_pool_size),
             redis=redis,
-            cpu=CpuPool(settings.cpu_workers),
+            cpu=CpuPool(settings.cpu_workers, preload=_CPU_MODULES),
             upstreams=open_upstreams(settings, redis),
             flows=FlowProducer({"prefix": settings.queue_prefix, "connection": options}),
         )
@@ -157,6 +161,14 @@ class WorkerProcess:
             except TimeoutError:
                 delay_s = min(delay_s * 2, 5.0)
         return False
+
+    async def _warm_up(self, resources: Resources) -> None:
+        """Start the CPU pool's processes and the first upstream connection's machinery now, so that
+        the first jobs do not wait for them (an area's calls wait for its planning, and a late call
+        can break the upstream's rate)."""
+        started = time.perf_counter()
+        await asyncio.gather(resources.cpu.start(), resources.upstreams.warm_up())
+        log.info("worker.warmed_up", cpu_processes=resources.cpu.size, duration_ms=_elapsed_ms(started))
 
     def _start_worker(self, queue_name: str, resources: Resources) -> Worker:
         settings = self.settings
