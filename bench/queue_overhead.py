@@ -21,9 +21,9 @@ two ran side by side) and its median reported.
 
     python -m bench queue_overhead        (or: python -m bench.queue_overhead)
 
-Set ``AREAFETCH_BENCH_PROFILE=DIR`` to run each areafetch worker under cProfile (one
-``DIR/worker-<pid>.prof`` each, written when it stops). Needs node and npm for the Node.js
-variant (installed once into ``.cache/bench-node/``); without them that variant is skipped.
+Set ``AREAFETCH_BENCH_PROFILE=DIR`` to run each areafetch worker under cProfile, counting CPU
+time (`bench/_profiled.py`; one ``DIR/worker-<prefix>-<n>.prof`` each, written when it stops).
+Needs node and npm for the Node.js variant (installed once into ``.cache/bench-node/``); without them that variant is skipped.
 Takes about two minutes.
 """
 
@@ -43,11 +43,12 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import asyncpg
+import psutil
 from bullmq import Queue
 from sqlalchemy import func, select
 
@@ -140,7 +141,8 @@ def _command(
         worker = [sys.executable, "-m", "areafetch", "worker", "--queue", TEST_QUEUE]
         if PROFILE_DIR:
             output = Path(PROFILE_DIR) / f"worker-{prefix}-{index}.prof"
-            worker = [sys.executable, "-m", "cProfile", "-o", str(output), "-m", "areafetch", *worker[3:]]
+            output.parent.mkdir(parents=True, exist_ok=True)
+            worker = [sys.executable, "-m", "bench._profiled", str(output), "areafetch", *worker[3:]]
         return worker, env, '"worker.started"'
     if variant == "bullmq":
         return [sys.executable, "-m", "bench._bullmq_noop_worker", options], dict(os.environ), "ready"
@@ -156,7 +158,7 @@ class WorkerProcess:
 
     def ready(self) -> bool:
         if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.proc.args} exited early:\n{self.log_path.read_text()[-3000:]}")
+            raise RuntimeError(f"{self.proc.args!r} exited early:\n{self.log_path.read_text()[-3000:]}")
         return self.marker in self.log_path.read_text()
 
 
@@ -234,8 +236,21 @@ async def _unfinished(queue: Queue) -> tuple[int, int]:
     return sum(pending), failed
 
 
-async def run_batch(setup: Setup, variant: Variant, processes: int, round_no: int) -> float:
-    """Add ``JOBS`` jobs to the paused queue, resume it, time until all are done: jobs/s."""
+def _cpu_s(workers: list[WorkerProcess]) -> float:
+    """User + system CPU seconds the worker processes have used so far."""
+    return sum(sum(psutil.Process(worker.proc.pid).cpu_times()[:2]) for worker in workers)
+
+
+@dataclass(frozen=True)
+class Batch:
+    jobs_per_s: float
+    cpu_ms_per_job: float  # of the worker processes, summed
+
+
+async def run_batch(setup: Setup, variant: Variant, workers: list[WorkerProcess], round_no: int) -> Batch:
+    """Add ``JOBS`` jobs to the paused queue, resume it, time until all are done: jobs/s and the
+    worker processes' CPU time per job (which load from other processes does not inflate)."""
+    processes = len(workers)
     prefix = setup.prefix(variant, processes)
     options = {
         "prefix": prefix,
@@ -248,6 +263,7 @@ async def run_batch(setup: Setup, variant: Variant, processes: int, round_no: in
         await _add_jobs(setup, variant, prefix, queue, round_no)
         if (await _unfinished(queue))[0] != JOBS:
             raise RuntimeError(f"{variant}: expected {JOBS} jobs queued")
+        cpu_before = _cpu_s(workers)
         await queue.resume()
         started = time.perf_counter()
         deadline = started + DRAIN_TIMEOUT_S
@@ -259,9 +275,10 @@ async def run_batch(setup: Setup, variant: Variant, processes: int, round_no: in
                 raise RuntimeError(f"{variant}: {pending} jobs unfinished after {DRAIN_TIMEOUT_S} s")
             await asyncio.sleep(POLL_S)
         elapsed = time.perf_counter() - started
+        cpu = _cpu_s(workers) - cpu_before
         if failed:
             raise RuntimeError(f"{variant}: {failed} jobs failed")
-        return JOBS / elapsed
+        return Batch(JOBS / elapsed, cpu * 1000 / JOBS)
     finally:
         await queue.close()
 
@@ -338,7 +355,7 @@ async def _recorded_runs(database_url: str) -> int:
 
 
 def measure(setup: Setup, variants: tuple[Variant, ...]) -> list[dict[str, Any]]:
-    """One row per (variant, process count, round): jobs/s."""
+    """One row per (variant, process count, round): jobs/s and worker CPU ms per job."""
     rows: list[dict[str, Any]] = []
     for processes in PROCESS_COUNTS:
         with contextlib.ExitStack() as stack:
@@ -346,47 +363,51 @@ def measure(setup: Setup, variants: tuple[Variant, ...]) -> list[dict[str, Any]]
             for workers in pools.values():
                 wait_ready(workers)
             for round_no in range(ROUNDS):
-                order = variants[round_no % len(variants) :] + variants[: round_no % len(variants)]
-                for variant in order:
-                    rate = asyncio.run(run_batch(setup, variant, processes, round_no))
+                shift = round_no % len(variants)
+                for variant in variants[shift:] + variants[:shift]:
+                    batch = asyncio.run(run_batch(setup, variant, pools[variant], round_no))
                     rows.append(
-                        {"variant": variant, "processes": processes, "round": round_no, "jobs_per_s": rate}
+                        {"variant": variant, "processes": processes, "round": round_no, **asdict(batch)}
                     )
                     print(
-                        f"  {processes} process(es), round {round_no + 1}, {variant}: {rate:,.0f} jobs/s",
+                        f"  {processes} process(es), round {round_no + 1}, {variant}: "
+                        f"{batch.jobs_per_s:,.0f} jobs/s, {batch.cpu_ms_per_job:.3f} CPU ms/job",
                         flush=True,
                     )
     return rows
 
 
+def _by_round(rows: list[dict[str, Any]], variant: Variant, processes: int, key: str) -> dict[int, float]:
+    return {r["round"]: r[key] for r in rows if r["variant"] == variant and r["processes"] == processes}
+
+
 def summarise(rows: list[dict[str, Any]], variants: tuple[Variant, ...]) -> list[dict[str, Any]]:
-    """Per process count: median jobs/s of each variant and the median per-round ratio."""
+    """Per process count: median jobs/s and CPU ms/job of each variant, the median per-round ratio."""
     summary = []
     for processes in PROCESS_COUNTS:
-        rates = {
-            v: {
-                r["round"]: r["jobs_per_s"] for r in rows if r["variant"] == v and r["processes"] == processes
-            }
-            for v in variants
-        }
-        ratios = [rates["areafetch"][n] / rates["bullmq"][n] for n in rates["areafetch"]]
+        ours = _by_round(rows, "areafetch", processes, "jobs_per_s")
+        theirs = _by_round(rows, "bullmq", processes, "jobs_per_s")
+        ratios = [ours[n] / theirs[n] for n in sorted(ours)]
         entry: dict[str, Any] = {"processes": processes, "ratio": statistics.median(ratios), "ratios": ratios}
-        entry.update({v: statistics.median(rates[v].values()) for v in variants})
+        for v in variants:
+            entry[v] = statistics.median(_by_round(rows, v, processes, "jobs_per_s").values())
+            entry[f"{v}_cpu_ms"] = statistics.median(_by_round(rows, v, processes, "cpu_ms_per_job").values())
         summary.append(entry)
     return summary
 
 
 def table(summary: list[dict[str, Any]], variants: tuple[Variant, ...]) -> str:
-    header = " | ".join(f"{LABELS[v]} (jobs/s)" for v in variants)
+    header = " | ".join(f"{LABELS[v]}: jobs/s (CPU ms/job)" for v in variants)
     lines = [
         f"{JOBS:,} jobs per batch, {ROUNDS} rounds (median), concurrency {Settings().worker_concurrency} per "
-        "process; ratio = areafetch / raw bullmq Python, per round, median:",
+        "process; CPU ms/job = the worker processes' user+system CPU over the batch / jobs; "
+        "ratio = areafetch / raw bullmq Python jobs/s, per round, median:",
         "",
         f"| worker processes | {header} | areafetch / bullmq Python | per round |",
         "| ---: | " + " | ".join("---:" for _ in variants) + " | ---: | --- |",
     ]
     for entry in summary:
-        cells = " | ".join(f"{entry[v]:,.0f}" for v in variants)
+        cells = " | ".join(f"{entry[v]:,.0f} ({entry[f'{v}_cpu_ms']:.2f})" for v in variants)
         rounds = ", ".join(f"{ratio:.2f}" for ratio in entry["ratios"])
         lines.append(f"| {entry['processes']} | {cells} | {entry['ratio']:.3f} | {rounds} |")
     return "\n".join(lines)
@@ -406,8 +427,6 @@ def main() -> Report:
     tag = uuid.uuid4().hex[:10]
     node_dir = install_node()
     variants = VARIANTS if node_dir is not None else VARIANTS[:2]
-    if PROFILE_DIR:
-        Path(PROFILE_DIR).mkdir(parents=True, exist_ok=True)
     with bench_database(tag) as database_url, tempfile.TemporaryDirectory(prefix="bench-queue-") as logs:
         settings = Settings(redis_url=REDIS_URL, database_url=database_url)
         setup = Setup(tag, settings, node_dir, Path(logs))
