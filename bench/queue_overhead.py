@@ -14,17 +14,19 @@ options (attempts, backoff, removeOnComplete/removeOnFail, as `default_job_optio
 
 For 1, 2 and 4 worker processes per variant: all processes start and report ready, then in
 each of ``ROUNDS`` rounds, variant after variant (the order rotating each round), the variant's
-queue is paused, ``JOBS`` jobs are added, the queue is resumed and the clock runs from the
-resume until no job is waiting or active (Redis polled every 10 ms); no job may fail. Figures
-are medians over the rounds; the ratio areafetch / raw bullmq Python is taken per round (the
+queue is paused, ``JOBS`` jobs are added (2,000: 27 batches within about two minutes; set
+``AREAFETCH_BENCH_QUEUE_JOBS`` for more), the queue is resumed and the clock runs from the
+resume until no job is waiting or active (Redis polled every 10 ms); no job may fail. The worker
+processes' CPU time per job (user + system, from psutil) is recorded too: unlike jobs/s, other
+load on the machine barely moves it. Figures are medians over the rounds; the ratio areafetch / raw bullmq Python is taken per round (the
 two ran side by side) and its median reported.
 
     python -m bench queue_overhead        (or: python -m bench.queue_overhead)
 
 Set ``AREAFETCH_BENCH_PROFILE=DIR`` to run each areafetch worker under cProfile, counting CPU
 time (`bench/_profiled.py`; one ``DIR/worker-<prefix>-<n>.prof`` each, written when it stops).
-Needs node and npm for the Node.js variant (installed once into ``.cache/bench-node/``); without them that variant is skipped.
-Takes about two minutes.
+Needs node and npm for the Node.js variant (installed once into ``.cache/bench-node/``); without
+them that variant is skipped. Takes about two minutes on an idle machine.
 """
 
 from __future__ import annotations
