@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["async_url", "create_engine", "redacted"]
+__all__ = ["PING_AFTER_IDLE_S", "async_url", "create_engine", "redacted"]
+
+PING_AFTER_IDLE_S: Final = 1.0
+"""A pooled connection idle for longer than this is pinged before it is handed out."""
 
 # libpq's sslmode, as asyncpg's `ssl` argument understands it.
 _SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
@@ -30,15 +38,45 @@ def async_url(database_url: str) -> URL:
     return make_url(plain)
 
 
-def create_engine(database_url: str, *, pool_size: int = 5) -> AsyncEngine:
-    """An asyncpg engine whose pool checks connections before use (survives a PostgreSQL restart)."""
-    return create_async_engine(
+def create_engine(
+    database_url: str, *, pool_size: int = 5, ping_after_idle_s: float = PING_AFTER_IDLE_S
+) -> AsyncEngine:
+    """An asyncpg engine whose pool checks connections that sat idle before use (survives a PostgreSQL
+    restart): see `_ping_idle_connections`."""
+    engine = create_async_engine(
         async_url(database_url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_recycle=1800,
     )
+    _ping_idle_connections(engine.sync_engine, ping_after_idle_s)
+    return engine
+
+
+def _ping_idle_connections(engine: Engine, after_idle_s: float) -> None:
+    """SQLAlchemy's `pool_pre_ping`, but only for connections idle longer than ``after_idle_s``.
+
+    The asyncpg dialect pings with three round trips (BEGIN, an empty query, ROLLBACK); on every
+    checkout that was the most a job spent on PostgreSQL. A connection back in the pool a moment
+    ago is alive; one that sat idle (a PostgreSQL restart, an idle timeout) is pinged, and a dead
+    one raises `DisconnectionError`, on which the pool drops it and connects anew (SQLAlchemy's
+    pessimistic disconnect handling, as `pool_pre_ping` does it)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        checked_in_at = record.info.get("checked_in_at")  # None: connected just now
+        if checked_in_at is None or time.monotonic() - checked_in_at <= after_idle_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                raise DisconnectionError(f"idle connection is gone: {exc}") from exc
+            raise
 
 
 def redacted(database_url: str) -> str:

@@ -35,7 +35,9 @@ async def process_test_job(payload: TestJobPayload, ctx: JobContext) -> TestJobR
         finished_at=datetime.now(UTC),
         cpu_iterations=iterations,
     )
-    async with ctx.resources.engine.begin() as conn:
+    async with ctx.resources.engine.connect() as conn:
+        # One statement, atomic by itself: no BEGIN/COMMIT round trips around it.
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
         await record_test_job_run(
             conn,
             job_id=ctx.job_id,

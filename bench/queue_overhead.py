@@ -1,0 +1,453 @@
+"""Queue overhead: jobs per second through areafetch's worker against raw bullmq, Python and Node.js.
+
+Three variants, each worker its own OS process, all on the local Redis with the same worker
+settings (areafetch's defaults: concurrency, lock duration, stalled check) and the same job
+options (attempts, backoff, removeOnComplete/removeOnFail, as `default_job_options`):
+
+- ``areafetch``: ``areafetch worker --queue test-jobs``, serving test jobs with ``work_ms=0`` and
+  ``cpu_ms=0``: the whole worker path (payload validation, structured logs, metrics, the test
+  job's two progress updates and its row upserted into PostgreSQL, result validation).
+  Jobs are added with areafetch's own ``enqueue_many`` (bullmq ``addBulk``).
+- ``bullmq``: a raw `bullmq` Python Worker whose processor returns at once
+  (`bench/_bullmq_noop_worker.py`); jobs added with ``Queue.addBulk``.
+- ``node``: Node.js BullMQ 5 (from the npm registry, `bench/node/`), processor returns at once.
+
+For 1, 2 and 4 worker processes per variant: all processes start and report ready, then in
+each of ``ROUNDS`` rounds, variant after variant (the order rotating each round), the variant's
+queue is paused, ``JOBS`` jobs are added (2,000: 27 batches within about two minutes; set
+``AREAFETCH_BENCH_QUEUE_JOBS`` for more), the queue is resumed and the clock runs from the
+resume until no job is waiting or active (Redis polled every 10 ms); no job may fail. The worker
+processes' CPU time per job (user + system, from psutil) is recorded too: unlike jobs/s, other
+load on the machine barely moves it. Figures are medians over the rounds; the ratio areafetch / raw bullmq Python is taken per round (the
+two ran side by side) and its median reported.
+
+    python -m bench queue_overhead        (or: python -m bench.queue_overhead)
+
+Set ``AREAFETCH_BENCH_PROFILE=DIR`` to run each areafetch worker under cProfile, counting CPU
+time (`bench/_profiled.py`; one ``DIR/worker-<prefix>-<n>.prof`` each, written when it stops).
+Needs node and npm for the Node.js variant (installed once into ``.cache/bench-node/``); without
+them that variant is skipped. Takes about two minutes on an idle machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import asyncpg
+import psutil
+from bullmq import Queue
+from sqlalchemy import func, select
+
+from areafetch.config import Settings
+from areafetch.constants import TEST_QUEUE
+from areafetch.db import async_url, create_engine, migrate, test_job_runs
+from areafetch.jobs import TEST_JOB_SPEC, TestJobPayload
+from areafetch.queue import Queues, default_job_options, enqueue_many
+from areafetch.redis import connection_options, create_client
+from bench._report import Figure, Report, at_least
+
+REDIS_URL = os.environ.get("AREAFETCH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+ADMIN_DATABASE_URL = os.environ.get(
+    "AREAFETCH_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+PROFILE_DIR = os.environ.get("AREAFETCH_BENCH_PROFILE")
+
+REPO = Path(__file__).resolve().parent.parent
+NODE_SOURCE = Path(__file__).parent / "node"
+NODE_CACHE = REPO / ".cache" / "bench-node"  # git-ignored; node_modules survive between runs
+RESULTS = Path(__file__).parent / "results" / "queue_overhead.json"
+
+Variant = Literal["areafetch", "bullmq", "node"]
+VARIANTS: tuple[Variant, ...] = ("areafetch", "bullmq", "node")
+LABELS = {
+    "areafetch": "areafetch worker (test job)",
+    "bullmq": "raw bullmq Python, no-op",
+    "node": "Node.js BullMQ 5.81.5, no-op",
+}
+PROCESS_COUNTS = (1, 2, 4)
+ROUNDS = 3
+JOBS = int(os.environ.get("AREAFETCH_BENCH_QUEUE_JOBS", "2000"))
+ADD_CHUNK = 1000
+POLL_S = 0.01
+READY_TIMEOUT_S = 60.0
+DRAIN_TIMEOUT_S = 120.0
+TARGET_RATIO = 0.9
+
+
+@dataclass(frozen=True)
+class Setup:
+    tag: str
+    settings: Settings  # areafetch's, for the worker options and job options of every variant
+    node_dir: Path | None
+    logs: Path
+
+    def prefix(self, variant: Variant, processes: int) -> str:
+        return f"bq{self.tag}{variant[0]}{processes}"
+
+
+# --- worker processes ----------------------------------------------------------------------------
+
+
+def _worker_options(setup: Setup, prefix: str) -> dict[str, Any]:
+    settings = setup.settings
+    return {
+        "queue": TEST_QUEUE,
+        "prefix": prefix,
+        "redis_url": settings.redis_url,
+        "socket_timeout_s": settings.redis_socket_timeout_s,
+        "concurrency": settings.worker_concurrency,
+        "lock_duration_ms": settings.lock_duration_ms,
+        "stalled_interval_ms": settings.stalled_interval_ms,
+        "max_stalled_count": settings.max_stalled_count,
+    }
+
+
+def _areafetch_env(setup: Setup, prefix: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AREAFETCH_")}
+    settings = setup.settings
+    env.update(
+        AREAFETCH_REDIS_URL=settings.redis_url,
+        AREAFETCH_DATABASE_URL=settings.database_url,
+        AREAFETCH_QUEUE_PREFIX=prefix,
+        AREAFETCH_WORKER_CONCURRENCY=str(settings.worker_concurrency),
+        AREAFETCH_CPU_WORKERS="1",
+        AREAFETCH_LOG_LEVEL="INFO",
+        AREAFETCH_LOG_FORMAT="json",
+    )
+    return env
+
+
+def _command(
+    setup: Setup, variant: Variant, prefix: str, index: int
+) -> tuple[list[str], dict[str, str], str]:
+    """The command line, environment and ready marker of one worker process."""
+    options = json.dumps(_worker_options(setup, prefix))
+    if variant == "areafetch":
+        env = _areafetch_env(setup, prefix)
+        worker = [sys.executable, "-m", "areafetch", "worker", "--queue", TEST_QUEUE]
+        if PROFILE_DIR:
+            output = Path(PROFILE_DIR) / f"worker-{prefix}-{index}.prof"
+            output.parent.mkdir(parents=True, exist_ok=True)
+            worker = [sys.executable, "-m", "bench._profiled", str(output), "areafetch", *worker[3:]]
+        return worker, env, '"worker.started"'
+    if variant == "bullmq":
+        return [sys.executable, "-m", "bench._bullmq_noop_worker", options], dict(os.environ), "ready"
+    assert setup.node_dir is not None
+    return ["node", str(setup.node_dir / "noop_worker.mjs"), options], dict(os.environ), "ready"
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    marker: str
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.proc.args!r} exited early:\n{self.log_path.read_text()[-3000:]}")
+        return self.marker in self.log_path.read_text()
+
+
+@contextlib.contextmanager
+def worker_processes(setup: Setup, variant: Variant, processes: int) -> Iterator[list[WorkerProcess]]:
+    """Start ``processes`` workers of ``variant`` on its own prefix; SIGTERM them all at the end."""
+    prefix = setup.prefix(variant, processes)
+    started: list[WorkerProcess] = []
+    try:
+        for index in range(processes):
+            args, env, marker = _command(setup, variant, prefix, index)
+            log_path = setup.logs / f"{prefix}-{index}.log"
+            with log_path.open("wb") as log_file:
+                proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
+            started.append(WorkerProcess(proc, log_path, marker))
+        yield started
+    finally:
+        for worker in started:
+            if worker.proc.poll() is None:
+                worker.proc.send_signal(signal.SIGTERM)
+        for worker in started:
+            try:
+                worker.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.proc.kill()
+                worker.proc.wait()
+
+
+def wait_ready(workers: list[WorkerProcess]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not all(worker.ready() for worker in workers):
+        if time.monotonic() > deadline:
+            raise RuntimeError("workers not ready in time")
+        time.sleep(0.05)
+
+
+# --- one timed batch -----------------------------------------------------------------------------
+
+
+def _payload(round_no: int, index: int) -> TestJobPayload:
+    return TestJobPayload(message=f"bench {round_no}.{index}")
+
+
+async def _add_jobs(setup: Setup, variant: Variant, prefix: str, queue: Queue, round_no: int) -> None:
+    payloads = [_payload(round_no, index) for index in range(JOBS)]
+    if variant == "areafetch":
+        queues = Queues(setup.settings.model_copy(update={"queue_prefix": prefix}))
+        try:
+            for start in range(0, JOBS, ADD_CHUNK):
+                await enqueue_many(queues, TEST_JOB_SPEC, payloads[start : start + ADD_CHUNK])
+        finally:
+            await queues.close()
+        return
+    for start in range(0, JOBS, ADD_CHUNK):
+        chunk = payloads[start : start + ADD_CHUNK]
+        await queue.addBulk(
+            [
+                {
+                    "name": TEST_JOB_SPEC.name,
+                    "data": payload.model_dump(mode="json"),
+                    "opts": {"jobId": uuid.uuid4().hex},
+                }
+                for payload in chunk
+            ]
+        )
+
+
+async def _unfinished(queue: Queue) -> tuple[int, int]:
+    """(jobs waiting, paused, prioritized, delayed or active; jobs failed), read in one transaction."""
+    keys = queue.keys
+    async with queue.client.pipeline(transaction=True) as pipe:
+        pipe.llen(keys["wait"]).llen(keys["paused"]).llen(keys["active"])
+        pipe.zcard(keys["prioritized"]).zcard(keys["delayed"]).zcard(keys["failed"])
+        *pending, failed = await pipe.execute()
+    return sum(pending), failed
+
+
+def _cpu_s(workers: list[WorkerProcess]) -> float:
+    """User + system CPU seconds the worker processes have used so far."""
+    return sum(sum(psutil.Process(worker.proc.pid).cpu_times()[:2]) for worker in workers)
+
+
+@dataclass(frozen=True)
+class Batch:
+    jobs_per_s: float
+    cpu_ms_per_job: float  # of the worker processes, summed
+
+
+async def run_batch(setup: Setup, variant: Variant, workers: list[WorkerProcess], round_no: int) -> Batch:
+    """Add ``JOBS`` jobs to the paused queue, resume it, time until all are done: jobs/s and the
+    worker processes' CPU time per job (which load from other processes does not inflate)."""
+    processes = len(workers)
+    prefix = setup.prefix(variant, processes)
+    options = {
+        "prefix": prefix,
+        "connection": connection_options(setup.settings.redis_url, socket_timeout_s=30),
+        "defaultJobOptions": default_job_options(setup.settings),
+    }
+    queue = Queue(TEST_QUEUE, options)
+    try:
+        await queue.pause()
+        await _add_jobs(setup, variant, prefix, queue, round_no)
+        if (await _unfinished(queue))[0] != JOBS:
+            raise RuntimeError(f"{variant}: expected {JOBS} jobs queued")
+        cpu_before = _cpu_s(workers)
+        await queue.resume()
+        started = time.perf_counter()
+        deadline = started + DRAIN_TIMEOUT_S
+        while True:
+            pending, failed = await _unfinished(queue)
+            if not pending:
+                break
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{variant}: {pending} jobs unfinished after {DRAIN_TIMEOUT_S} s")
+            await asyncio.sleep(POLL_S)
+        elapsed = time.perf_counter() - started
+        cpu = _cpu_s(workers) - cpu_before
+        if failed:
+            raise RuntimeError(f"{variant}: {failed} jobs failed")
+        return Batch(JOBS / elapsed, cpu * 1000 / JOBS)
+    finally:
+        await queue.close()
+
+
+# --- setup and teardown --------------------------------------------------------------------------
+
+
+def install_node() -> Path | None:
+    """`bench/node/` with its dependencies from the npm registry (installed once, cached)."""
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        print("node/npm not found: the Node.js variant is skipped", file=sys.stderr)
+        return None
+    manifest = (NODE_SOURCE / "package.json").read_bytes()
+    installed = NODE_CACHE / hashlib.sha256(manifest).hexdigest()[:16]
+    if not (installed / "node_modules" / "bullmq" / "package.json").exists():
+        staging = NODE_CACHE / f"staging-{uuid.uuid4().hex}"
+        staging.mkdir(parents=True)
+        (staging / "package.json").write_bytes(manifest)
+        subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=staging, check=True, timeout=300)
+        try:
+            staging.rename(installed)
+        except OSError:  # a concurrent run installed it first
+            shutil.rmtree(staging, ignore_errors=True)
+    shutil.copy2(NODE_SOURCE / "noop_worker.mjs", installed / "noop_worker.mjs")  # resolves bullmq there
+    return installed
+
+
+def _admin_dsn() -> str:
+    return async_url(ADMIN_DATABASE_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def bench_database(tag: str) -> Iterator[str]:
+    """A fresh, migrated database ``bench_<tag>``, dropped at the end."""
+    name = f"bench_{tag}"
+    url = async_url(ADMIN_DATABASE_URL).set(drivername="postgresql", database=name)
+    database_url = url.render_as_string(hide_password=False)
+    try:
+        migrate(database_url)
+        yield database_url
+    finally:
+
+        async def drop() -> None:
+            conn = await asyncpg.connect(_admin_dsn())
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        asyncio.run(drop())
+
+
+async def _delete_keys(tag: str) -> None:
+    client = create_client(REDIS_URL, socket_timeout_s=30)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"bq{tag}*", count=1000)]
+        for start in range(0, len(keys), 1000):
+            await client.delete(*keys[start : start + 1000])
+    finally:
+        await client.aclose()
+
+
+async def _recorded_runs(database_url: str) -> int:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(test_job_runs)) or 0)
+    finally:
+        await engine.dispose()
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def measure(setup: Setup, variants: tuple[Variant, ...]) -> list[dict[str, Any]]:
+    """One row per (variant, process count, round): jobs/s and worker CPU ms per job."""
+    rows: list[dict[str, Any]] = []
+    for processes in PROCESS_COUNTS:
+        with contextlib.ExitStack() as stack:
+            pools = {v: stack.enter_context(worker_processes(setup, v, processes)) for v in variants}
+            for workers in pools.values():
+                wait_ready(workers)
+            for round_no in range(ROUNDS):
+                shift = round_no % len(variants)
+                for variant in variants[shift:] + variants[:shift]:
+                    batch = asyncio.run(run_batch(setup, variant, pools[variant], round_no))
+                    rows.append(
+                        {"variant": variant, "processes": processes, "round": round_no, **asdict(batch)}
+                    )
+                    print(
+                        f"  {processes} process(es), round {round_no + 1}, {variant}: "
+                        f"{batch.jobs_per_s:,.0f} jobs/s, {batch.cpu_ms_per_job:.3f} CPU ms/job",
+                        flush=True,
+                    )
+    return rows
+
+
+def _by_round(rows: list[dict[str, Any]], variant: Variant, processes: int, key: str) -> dict[int, float]:
+    return {r["round"]: r[key] for r in rows if r["variant"] == variant and r["processes"] == processes}
+
+
+def summarise(rows: list[dict[str, Any]], variants: tuple[Variant, ...]) -> list[dict[str, Any]]:
+    """Per process count: median jobs/s and CPU ms/job of each variant, the median per-round ratio."""
+    summary = []
+    for processes in PROCESS_COUNTS:
+        ours = _by_round(rows, "areafetch", processes, "jobs_per_s")
+        theirs = _by_round(rows, "bullmq", processes, "jobs_per_s")
+        ratios = [ours[n] / theirs[n] for n in sorted(ours)]
+        entry: dict[str, Any] = {"processes": processes, "ratio": statistics.median(ratios), "ratios": ratios}
+        for v in variants:
+            entry[v] = statistics.median(_by_round(rows, v, processes, "jobs_per_s").values())
+            entry[f"{v}_cpu_ms"] = statistics.median(_by_round(rows, v, processes, "cpu_ms_per_job").values())
+        summary.append(entry)
+    return summary
+
+
+def table(summary: list[dict[str, Any]], variants: tuple[Variant, ...]) -> str:
+    header = " | ".join(f"{LABELS[v]}: jobs/s (CPU ms/job)" for v in variants)
+    lines = [
+        f"{JOBS:,} jobs per batch, {ROUNDS} rounds (median), concurrency {Settings().worker_concurrency} per "
+        "process; CPU ms/job = the worker processes' user+system CPU over the batch / jobs; "
+        "ratio = areafetch / raw bullmq Python jobs/s, per round, median:",
+        "",
+        f"| worker processes | {header} | areafetch / bullmq Python | per round |",
+        "| ---: | " + " | ".join("---:" for _ in variants) + " | ---: | --- |",
+    ]
+    for entry in summary:
+        cells = " | ".join(f"{entry[v]:,.0f} ({entry[f'{v}_cpu_ms']:.2f})" for v in variants)
+        rounds = ", ".join(f"{ratio:.2f}" for ratio in entry["ratios"])
+        lines.append(f"| {entry['processes']} | {cells} | {entry['ratio']:.3f} | {rounds} |")
+    return "\n".join(lines)
+
+
+def figures(summary: list[dict[str, Any]], variants: tuple[Variant, ...]) -> list[Figure]:
+    result = [
+        at_least(f"areafetch / raw bullmq Python, {e['processes']} process(es)", e["ratio"], TARGET_RATIO)
+        for e in summary
+    ]
+    one = summary[0]
+    result += [Figure(f"{LABELS[v]}, 1 process", one[v], "jobs/s") for v in variants]
+    return result
+
+
+def main() -> Report:
+    tag = uuid.uuid4().hex[:10]
+    node_dir = install_node()
+    variants = VARIANTS if node_dir is not None else VARIANTS[:2]
+    with bench_database(tag) as database_url, tempfile.TemporaryDirectory(prefix="bench-queue-") as logs:
+        settings = Settings(redis_url=REDIS_URL, database_url=database_url)
+        setup = Setup(tag, settings, node_dir, Path(logs))
+        try:
+            rows = measure(setup, variants)
+            recorded = asyncio.run(_recorded_runs(database_url))
+        finally:
+            asyncio.run(_delete_keys(tag))
+    expected = JOBS * ROUNDS * len(PROCESS_COUNTS)
+    if recorded != expected:
+        raise RuntimeError(f"areafetch recorded {recorded} test job runs, expected {expected}")
+    summary = summarise(rows, variants)
+    markdown = table(summary, variants)
+    print(markdown)
+    data = {"jobs_per_batch": JOBS, "rounds": ROUNDS, "rows": rows, "summary": summary}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({**data, "table_markdown": markdown}, indent=2) + "\n")
+    return Report("queue_overhead", "Queue overhead", figures(summary, variants), markdown, data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Log lines: areafetch's structlog loggers and libraries' stdlib loggers print the same JSON shape."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from areafetch.log import configure_logging, get_logger
+
+
+@pytest.fixture
+def json_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_own_and_library_lines_share_one_json_shape(
+    json_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(level="INFO", log_format="json")
+    log = get_logger("areafetch.worker")
+
+    with structlog.contextvars.bound_contextvars(job_id="j1"):
+        log.info("job.started", attempt=1)
+        log.debug("job.hidden")  # below the level
+        try:
+            raise ZeroDivisionError("boom")
+        except ZeroDivisionError:
+            log.exception("job.crashed")
+    logging.getLogger("areafetch.metrics").warning("published %d samples", 3)
+
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["event"] for line in lines] == ["job.started", "job.crashed", "published 3 samples"]
+    started, crashed, library = lines
+    assert (
+        started.items()
+        >= {"job_id": "j1", "attempt": 1, "level": "info", "logger": "areafetch.worker"}.items()
+    )
+    assert crashed["level"] == "error"
+    assert "ZeroDivisionError: boom" in crashed["exception"]
+    assert library.items() >= {"level": "warning", "logger": "areafetch.metrics"}.items()
+    assert all(line["timestamp"].endswith("Z") for line in lines)
