@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 
+import psutil
 from sqlalchemy import func, select
 
 from areafetch.config import Settings
@@ -133,6 +135,21 @@ async def test_cpu_heavy_job_longer_than_lock_duration_runs_exactly_once(
     row = await db_row(settings, job_id)
     assert row is not None
     assert row["runs"] == 1
+
+
+async def test_the_process_pool_runs_at_the_configured_niceness_and_the_worker_at_its_own(
+    settings: Settings, processes: ProcessFactory, queues: Queues
+) -> None:
+    worker = await processes.worker(settings_env(settings.model_copy(update={"cpu_nice": 7})))
+    job_id = await enqueue_test_job(queues, TestJobPayload(message="crunch", cpu_ms=100))
+    assert (await finished(queues, job_id)).state == "completed"
+
+    main = psutil.Process(worker.pid)
+    pool = [child for child in main.children() if "--multiprocessing-fork" in child.cmdline()]
+
+    assert len(pool) == settings.cpu_workers == 1
+    assert main.nice() == os.nice(0)
+    assert [child.nice() for child in pool] == [min(os.nice(0) + 7, 19)]
 
 
 async def test_sigterm_lets_the_job_in_flight_finish_then_exits_zero(

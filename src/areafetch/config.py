@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     # --- worker ------------------------------------------------------------------------------
     worker_concurrency: int = Field(default=4, ge=1, le=256)
     cpu_workers: int = Field(default=0, ge=0, le=64, description="process-pool size; 0 = CPU count")
+    cpu_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="niceness the process pool's processes add to the worker's own (0-19): CPU-heavy "
+        "work such as planning a large area then yields the cores to the web app, Redis and "
+        "PostgreSQL on the same machine; 0 runs it at the worker's priority",
+    )
     lock_duration_ms: int = Field(default=30_000, ge=1000)
     stalled_interval_ms: int = Field(default=30_000, ge=1000)
     max_stalled_count: int = Field(default=1, ge=0)

@@ -3,6 +3,11 @@
 bullmq's Python worker has no sandboxed processors: a processor that blocks the event
 loop also stops lock renewal, the job is declared stalled and runs twice. Processors
 hand CPU work to this pool and await it, so the loop keeps renewing locks.
+
+The pool's processes run at a lower scheduling priority (a higher niceness) than the worker
+itself: on a machine shared with the web app, Redis and PostgreSQL, a large area's planning
+then takes the cores only when they would otherwise be idle, and web requests keep their latency.
+They also exit by themselves when the worker is gone, even killed with SIGKILL.
 """
 
 from __future__ import annotations
@@ -11,12 +16,16 @@ import asyncio
 import importlib
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import ParamSpec, TypeVar
 
-__all__ = ["CpuPool", "burn_cpu"]
+__all__ = ["MAX_NICE", "CpuPool", "burn_cpu", "niceness"]
+
+MAX_NICE = 19
+ORPHAN_CHECK_S = 1.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,15 +38,19 @@ class CpuPool:
         max_workers: processes in the pool; 0 = the CPU count.
         preload: modules every pool process imports when it starts (those of the functions it
             will run), so that a job does not pay for the import.
+        nice: niceness the pool's processes add to the worker's own (0-19; the kernel caps the
+            sum at 19).
     """
 
-    def __init__(self, max_workers: int = 0, *, preload: Sequence[str] = ()) -> None:
+    def __init__(self, max_workers: int = 0, *, preload: Sequence[str] = (), nice: int = 0) -> None:
+        if not 0 <= nice <= MAX_NICE:
+            raise ValueError(f"nice must be 0-{MAX_NICE}, not {nice}")
         self.size = max_workers or os.cpu_count() or 1
         self._executor = ProcessPoolExecutor(
             max_workers=self.size,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_import_all,
-            initargs=(tuple(preload),),
+            initializer=_start_pool_process,
+            initargs=(os.getpid(), nice, tuple(preload)),
         )
 
     async def start(self) -> None:
@@ -62,13 +75,30 @@ class CpuPool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _import_all(modules: tuple[str, ...]) -> None:
+def _start_pool_process(owner_pid: int, nice: int, modules: tuple[str, ...]) -> None:
+    """Pool initializer: lower the priority (never needs privileges), watch the owner, import."""
+    if nice:
+        os.nice(nice)
+    threading.Thread(target=_exit_when_orphaned, args=(owner_pid,), name="orphan-watch", daemon=True).start()
     for name in modules:
         importlib.import_module(name)
 
 
+def _exit_when_orphaned(owner_pid: int) -> None:
+    # A worker killed with SIGKILL cannot shut its pool down; the pool's processes would idle on,
+    # holding their memory, until the machine restarts. Re-parented means the owner is gone.
+    while os.getppid() == owner_pid:
+        time.sleep(ORPHAN_CHECK_S)
+    os._exit(1)
+
+
 def _ready() -> bool:
     return True
+
+
+def niceness() -> int:
+    """This process's niceness (picklable: ask a pool process for its own)."""
+    return os.nice(0)
 
 
 def burn_cpu(duration_ms: int) -> int:

@@ -142,7 +142,7 @@ class WorkerProcess:
             settings=settings,
             engine=create_engine(settings.database_url, pool_size=settings.database_pool_size),
             redis=redis,
-            cpu=CpuPool(settings.cpu_workers, preload=_CPU_MODULES),
+            cpu=CpuPool(settings.cpu_workers, preload=_CPU_MODULES, nice=settings.cpu_nice),
             upstreams=open_upstreams(settings, redis),
             flows=FlowProducer({"prefix": settings.queue_prefix, "connection": options}),
         )

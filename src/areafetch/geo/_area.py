@@ -294,7 +294,7 @@ def _number(value: Any, path: str) -> float:
         number = float(value)
     except OverflowError:  # an integer literal of any length is valid JSON
         raise InvalidArea(
-            f"{path} is not a number in range: an integer of {value.bit_length()} bits"
+            f"{path} is not a number in range: an integer of {int(value).bit_length()} bits"
         ) from None
     if not math.isfinite(number):
         raise InvalidArea(f"{path} is not a finite number: {value!r}")

@@ -80,12 +80,9 @@ async def plan_area_job(payload: AreaRef, ctx: JobContext) -> PlanAreaResult:
             "list[PlannedSource]", [source for source in sources if source != "osm_extract"]
         )
         plan: AreaPlan = await ctx.resources.cpu.run(plan_area, area["geometry"], planned_sources, options)
+        calls = _calls(plan, sources)
+        await _check_budget(ctx, calls)  # before the units: a refused area's tiles are never dumped
         units = _units(plan, sources)
-        calls = {
-            source: 0 if source == "osm_extract" else sum(1 for unit in units if unit[0] == source)
-            for source in sources
-        }
-        await _check_budget(ctx, calls)
         if fresh:
             async with ctx.resources.engine.begin() as conn:
                 await area_queries.store_plan(conn, area_id=payload.area_id, units=units)
@@ -103,6 +100,12 @@ async def plan_area_job(payload: AreaRef, ctx: JobContext) -> PlanAreaResult:
 
 class _Refused(AreafetchError):
     """An area needs more upstream calls than it may use."""
+
+
+def _calls(plan: AreaPlan, sources: Sequence[str]) -> dict[str, int]:
+    """Upstream calls per source, one per fetch job (`_units`): none for a local extract."""
+    planned = {"overpass": len(plan.tiles), "google_places": len(plan.circles), "osm_extract": 0}
+    return {source: planned[source] for source in sources}
 
 
 def _units(plan: AreaPlan, sources: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
