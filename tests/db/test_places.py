@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.config import Settings
 from areafetch.db import create_engine
+from areafetch.db.areas import delete_area
 from areafetch.db.places import COPY_MIN_PLACES, upsert_area_places
 from areafetch.db.tables import area_places, areas, places
 from areafetch.providers.base import Place
@@ -178,3 +180,46 @@ async def test_staging_outside_a_transaction_is_refused(engine: AsyncEngine) -> 
             )
 
     assert await counts(engine, area_id, prefix) == (0, 0)
+
+
+async def test_a_missing_area_is_refused_and_nothing_written(engine: AsyncEngine) -> None:
+    prefix = uuid.uuid4().hex[:8]
+    missing = uuid.uuid4()
+
+    with pytest.raises(LookupError, match="no area"):
+        async with engine.begin() as conn:
+            await upsert_area_places(conn, area_id=missing, places=make_places(10, prefix=prefix))
+
+    assert await counts(engine, missing, prefix) == (0, 0)
+
+
+async def test_deleting_an_area_deletes_its_links_but_not_the_places(engine: AsyncEngine) -> None:
+    area_id = await new_area(engine)
+    prefix = uuid.uuid4().hex[:8]
+    async with engine.begin() as conn:
+        await upsert_area_places(conn, area_id=area_id, places=make_places(COPY_MIN_PLACES, prefix=prefix))
+
+    async with engine.begin() as conn:
+        await delete_area(conn, area_id=area_id)
+
+    assert await counts(engine, area_id, prefix) == (COPY_MIN_PLACES, 0)
+
+
+async def test_deleting_an_area_waits_for_a_write_in_progress_and_takes_its_links(
+    engine: AsyncEngine,
+) -> None:
+    area_id = await new_area(engine)
+    prefix = uuid.uuid4().hex[:8]
+    async with engine.begin() as writer:
+        await upsert_area_places(conn=writer, area_id=area_id, places=make_places(20, prefix=prefix))
+        deleting = asyncio.create_task(_delete_area(engine, area_id))
+        await asyncio.sleep(0.3)
+        assert not deleting.done()  # blocked by the writer's lock on the area
+    await asyncio.wait_for(deleting, 10)
+
+    assert await counts(engine, area_id, prefix) == (20, 0)
+
+
+async def _delete_area(engine: AsyncEngine, area_id: uuid.UUID) -> None:
+    async with engine.begin() as conn:
+        await delete_area(conn, area_id=area_id)

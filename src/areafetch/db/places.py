@@ -57,6 +57,9 @@ _LINK = """
     ON CONFLICT DO NOTHING
 """
 
+_LOCK_AREA = text("SELECT 1 FROM areas WHERE id = :area_id FOR KEY SHARE").bindparams(
+    bindparam("area_id", type_=UUID(as_uuid=True))
+)
 _CREATE_STAGING = text(
     f"CREATE TEMPORARY TABLE {_STAGING} (source text, source_id text, name text, category text,"
     " lon float8, lat float8, attributes text) ON COMMIT DROP"
@@ -99,14 +102,25 @@ async def upsert_area_places(
         places: the places; for places with the same (source, source_id) the last one wins.
         batch_size: places per statement when they are sent as arrays (fewer than
             `COPY_MIN_PLACES`); staged places are upserted in one statement.
+
+    Raises:
+        LookupError: the area does not exist (any more).
     """
     unique = _dedupe(places)
+    await _lock_area(conn, area_id)
     if len(unique) >= COPY_MIN_PLACES:
         await _upsert_staged(conn, area_id, unique)
         return len(unique)
     for start in range(0, len(unique), batch_size):
         await conn.execute(_UPSERT_ARRAYS_AND_LINK, _arrays(unique[start : start + batch_size], area_id))
     return len(unique)
+
+
+async def _lock_area(conn: AsyncConnection, area_id: uuid.UUID) -> None:
+    # What the foreign key did once per link (migration 0004), once per call: the area must
+    # exist, and stays until this transaction ends (delete_area waits for it).
+    if await conn.scalar(_LOCK_AREA, {"area_id": area_id}) is None:
+        raise LookupError(f"no area {area_id} to link places to")
 
 
 def _dedupe(places: Iterable[Place]) -> list[Place]:

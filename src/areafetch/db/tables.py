@@ -105,13 +105,14 @@ places = Table(
     UniqueConstraint("source", "source_id"),
 )
 
-# Which places an area found. `place_id` has neither foreign key nor index of its own: links are
-# only written with the ids the same statement's upsert returned, places are never deleted, and
-# the key's per-row check cost a quarter of every bulk write (migration 0003).
+# Which places an area found. No foreign keys: PostgreSQL checked them once per link, half of the
+# cost of a bulk write beyond the upsert itself (migrations 0003, 0004). Links are only written by
+# `upsert_area_places` (with the ids its upsert returned, under a lock on the area taken once per
+# call) and deleted with their area by `delete_area`; places are never deleted.
 area_places = Table(
     "area_places",
     metadata,
-    Column("area_id", UUID(as_uuid=True), ForeignKey("areas.id", ondelete="CASCADE"), nullable=False),
+    Column("area_id", UUID(as_uuid=True), nullable=False),
     Column("place_id", BigInteger, nullable=False),
     PrimaryKeyConstraint("area_id", "place_id"),
 )
