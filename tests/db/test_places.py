@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.config import Settings
@@ -203,6 +203,21 @@ async def test_deleting_an_area_deletes_its_links_but_not_the_places(engine: Asy
         await delete_area(conn, area_id=area_id)
 
     assert await counts(engine, area_id, prefix) == (COPY_MIN_PLACES, 0)
+
+
+async def test_a_plain_sql_delete_of_areas_takes_their_links_too(engine: AsyncEngine) -> None:
+    # The links have no foreign key (migration 0004); a statement trigger does the cascade.
+    first, second = await new_area(engine), await new_area(engine)
+    prefix = uuid.uuid4().hex[:8]
+    for area_id in (first, second):
+        async with engine.begin() as conn:
+            await upsert_area_places(conn, area_id=area_id, places=make_places(15, prefix=prefix))
+
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM areas WHERE id = ANY(:ids)"), {"ids": [first, second]})
+
+    assert await counts(engine, first, prefix) == (15, 0)
+    assert await counts(engine, second, prefix) == (15, 0)
 
 
 async def test_deleting_an_area_waits_for_a_write_in_progress_and_takes_its_links(

@@ -57,13 +57,12 @@ async def create_area(
 
 
 async def delete_area(conn: AsyncConnection, *, area_id: uuid.UUID) -> None:
-    """Delete the area, its tiles and its links to places.
+    """Delete the area, its tiles and its links to places (migration 0004's trigger).
 
-    The area first: that waits for any `upsert_area_places` still linking places to it (they hold
-    a lock on its row) and keeps new ones out; the links after, so the ones those wrote go too.
+    Deleting the row waits for any `upsert_area_places` still linking places to it (they hold a
+    lock on it) and keeps new ones out; the trigger then removes the links, theirs included.
     """
     await conn.execute(delete(areas).where(areas.c.id == area_id))
-    await conn.execute(delete(area_places).where(area_places.c.area_id == area_id))
 
 
 async def get_area(conn: AsyncConnection, *, area_id: uuid.UUID) -> dict[str, Any] | None:
