@@ -6,10 +6,11 @@ import time
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 __all__ = ["PING_AFTER_IDLE_S", "async_url", "create_engine", "redacted"]
@@ -82,3 +83,10 @@ def _ping_idle_connections(engine: Engine, after_idle_s: float) -> None:
 def redacted(database_url: str) -> str:
     """The URL with its password hidden, for logs and errors."""
     return make_url(database_url).render_as_string(hide_password=True)
+
+
+async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under `conn` (same transaction), for COPY and hot statements."""
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    return driver

@@ -24,10 +24,11 @@ from sqlalchemy import Float, Text, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from areafetch.db.engine import driver_connection
 from areafetch.providers.base import Place
 
 if TYPE_CHECKING:
-    import asyncpg
+    pass
 
 __all__ = ["COPY_MIN_PLACES", "DEFAULT_BATCH_SIZE", "upsert_area_places"]
 
@@ -131,18 +132,12 @@ def _dedupe(places: Iterable[Place]) -> list[Place]:
 
 async def _upsert_staged(conn: AsyncConnection, area_id: uuid.UUID, places: Sequence[Place]) -> None:
     await conn.execute(_CREATE_STAGING)  # through SQLAlchemy: this also begins its transaction
-    driver = await _driver_connection(conn)
+    driver = await driver_connection(conn)
     if not driver.is_in_transaction():
         raise RuntimeError("upsert_area_places needs a transaction (engine.begin()), not autocommit")
     await driver.copy_records_to_table(_STAGING, records=_records(places), columns=_COLUMNS)
     await conn.execute(_UPSERT_STAGED_AND_LINK, {"area_id": area_id})
     await conn.execute(_DROP_STAGING)  # ON COMMIT DROP is too late for a second call in this transaction
-
-
-async def _driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
-    raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection
-    return driver
 
 
 def _records(places: Sequence[Place]) -> list[tuple[object, ...]]:
