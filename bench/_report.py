@@ -28,7 +28,7 @@ class Figure:
     def cell(self) -> str:
         if self.unit == "ratio":
             return f"{self.value:.3f}"
-        if abs(self.value) >= 100:
+        if abs(self.value) >= 100 or float(self.value).is_integer():
             return f"{self.value:,.0f} {self.unit}"
         return f"{self.value:.2f} {self.unit}"
 

@@ -62,7 +62,7 @@ _MOVE_TO_WAIT_KEYS = (
 )
 # Imported by each CPU pool process when it starts: where an area's planning lives (the job every
 # area starts with). Reading an extract, a long job anyway, pays for its own imports.
-_CPU_MODULES = ("areafetch.geo",)
+_CPU_MODULES = ("areafetch.geo", "areafetch.processors.areas")
 
 
 def served_queues() -> tuple[str, ...]:
