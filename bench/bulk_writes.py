@@ -47,21 +47,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.db import create_engine
-from areafetch.db.engine import async_url
-from areafetch.db.migrate import migrate
+from areafetch.db.engine import driver_connection
 from areafetch.db.places import upsert_area_places
 from areafetch.db.tables import areas
 from areafetch.providers.base import Place
+from bench._infra import bench_database
 from bench._report import Figure, Report, at_least
 
-ADMIN_DATABASE_URL = os.environ.get(
-    "AREAFETCH_BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 RESULTS = Path(__file__).parent / "results" / "bulk_writes.json"
 
 PLACES = int(os.environ.get("AREAFETCH_BENCH_BULK_PLACES", "200000"))
@@ -144,27 +140,6 @@ def generate_places(count: int, *, seed: int = 7) -> list[Place]:
 # --- the database ---------------------------------------------------------------------------------
 
 
-def _dsn(database_url: str) -> str:
-    return async_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def create_database() -> tuple[str, str]:
-    """A fresh database with the real migrations; returns (name, url)."""
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    url = async_url(ADMIN_DATABASE_URL).set(drivername="postgresql", database=name)
-    database_url = url.render_as_string(hide_password=False)
-    migrate(database_url)
-    return name, database_url
-
-
-async def drop_database(name: str) -> None:
-    conn = await asyncpg.connect(_dsn(ADMIN_DATABASE_URL))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def prepare(engine: AsyncEngine) -> uuid.UUID:
     """The bound's table, and one area to link places to."""
     area_id = uuid.uuid4()
@@ -206,7 +181,7 @@ async def write_areafetch(
 async def write_copy(engine: AsyncEngine, places: list[Place]) -> None:
     async with engine.begin() as conn:
         await conn.exec_driver_sql("SELECT 1")  # begins the transaction on the driver's connection
-        raw = await _driver_connection(conn)
+        raw = await driver_connection(conn)
         fetched_at = datetime.now(UTC)
         dumps = json.JSONEncoder(separators=(",", ":")).encode
         records = [
@@ -223,12 +198,6 @@ async def write_copy(engine: AsyncEngine, places: list[Place]) -> None:
             for place in places
         ]
         await raw.copy_records_to_table("places_copy", records=records, columns=COPY_COLUMNS)
-
-
-async def _driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
-    raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection
-    return driver
 
 
 @dataclass(frozen=True)
@@ -384,11 +353,8 @@ def figures(summary: dict[str, dict[str, float | None]]) -> list[Figure]:
 def main() -> Report:
     started = time.monotonic()
     places = generate_places(PLACES)
-    name, database_url = create_database()  # before the event loop: migrations run their own
-    try:
+    with bench_database() as database_url:
         rounds = asyncio.run(measure(database_url, places))
-    finally:
-        asyncio.run(drop_database(name))
     summary = summarise(rounds, len(places))
     markdown = table(summary, len(places))
     print(markdown)

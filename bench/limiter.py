@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
-import os
 import random
 import statistics
 import time
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import redis
 
+from bench._infra import REDIS_URL
 from bench._report import Figure, Report
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
-REDIS_URL = os.environ.get("AREAFETCH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 RESULTS = Path(__file__).parent / "results" / "limiter.json"
 
 Library = Literal["areafetch", "limits", "pyrate"]

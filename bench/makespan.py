@@ -43,7 +43,6 @@ a 429 adds the shared pause it causes (30 s or more).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import os
@@ -52,14 +51,11 @@ import signal
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-import redis
 from tests.fakes.extract import helsinki_extract
 from tests.fakes.fixtures import TEST_USER_AGENT
 from tests.fakes.overpass import OverpassFake
@@ -67,13 +63,9 @@ from tests.helpers import ChildProcess, eventually, free_port, settings_env, wai
 
 from areafetch.config import Settings
 from areafetch.constants import LIMITER_KEY_PREFIX
-from areafetch.db import migrate
+from bench._infra import bench_database, claimed_redis_db, delete_keys
 from bench._report import Figure, Report, at_most
 
-REDIS_HOST = os.environ.get("AREAFETCH_BENCH_REDIS_HOST", "127.0.0.1:6379")
-ADMIN_DATABASE_URL = os.environ.get(
-    "AREAFETCH_BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 RESULTS = Path(__file__).parent / "results" / "makespan.json"
 LOGS = Path(__file__).parent / "results" / "makespan-logs"  # the processes' logs of the last run
 
@@ -115,70 +107,13 @@ class Run:
 # --- isolation: a Redis db of our own, a PostgreSQL database of our own ------------------------
 
 
-def _claim_redis_db(tag: str) -> int:
-    """A Redis db (1-15) that holds no key, marked as ours: the limiter's keys are not prefixed
-    per run, and tests clear ``{areafetch:limiter:*}`` on db 0."""
-    for db in range(1, 16):
-        client = redis.Redis.from_url(f"redis://{REDIS_HOST}/{db}")
-        try:
-            if client.dbsize() == 0 and client.set(CLAIM_KEY, tag, nx=True, ex=900):
-                if client.dbsize() == 1:
-                    return db
-                client.delete(CLAIM_KEY)  # someone else started using it at the same moment
-        finally:
-            client.close()
-    raise RuntimeError("no empty Redis db in 1-15 to run in")
-
-
-def _release_redis_db(db: int, prefix: str) -> None:
-    client = redis.Redis.from_url(f"redis://{REDIS_HOST}/{db}")
-    try:
-        for pattern in (f"{prefix}:*", f"{{{LIMITER_KEY_PREFIX}:*"):
-            keys = list(client.scan_iter(match=pattern, count=1000))
-            if keys:
-                client.delete(*keys)
-        client.delete(CLAIM_KEY)
-    finally:
-        client.close()
-
-
-def _clear_limiters(db: int) -> None:
-    client = redis.Redis.from_url(f"redis://{REDIS_HOST}/{db}")
-    try:
-        keys = list(client.scan_iter(match=f"{{{LIMITER_KEY_PREFIX}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
-@contextlib.contextmanager
-def _database(tag: str) -> Iterator[str]:
-    name = f"bench_makespan_{tag}"
-    base = ADMIN_DATABASE_URL.rsplit("/", 1)[0]
-    url = f"{base}/{name}"
-    migrate(url)  # creates the database too
-    try:
-        yield url
-    finally:
-        asyncio.run(_drop_database(name))
-
-
-async def _drop_database(name: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DATABASE_URL)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 # --- processes -----------------------------------------------------------------------------------
 
 
-def _settings(database_url: str, redis_db: int, prefix: str, overpass_url: str) -> Settings:
+def _settings(database_url: str, redis_url: str, prefix: str, overpass_url: str) -> Settings:
     return Settings(
         environment="test",
-        redis_url=f"redis://{REDIS_HOST}/{redis_db}",
+        redis_url=redis_url,
         database_url=database_url,
         queue_prefix=prefix,
         log_format="json",
@@ -247,10 +182,10 @@ async def _submit_and_wait(base_url: str) -> tuple[str, dict[str, Any], float]:
 
 
 async def _one_run(
-    fake: OverpassFake, workers: _Workers, base_url: str, redis_db: int, count: int, round_: int
+    fake: OverpassFake, workers: _Workers, base_url: str, redis_url: str, count: int, round_: int
 ) -> Run:
     await workers.resize(count)
-    _clear_limiters(redis_db)
+    delete_keys(redis_url, f"{{{LIMITER_KEY_PREFIX}:*")
     fake.reset()
     _, area, submitted = await _submit_and_wait(base_url)
     done = time.time()
@@ -361,12 +296,12 @@ def _order() -> list[tuple[int, int]]:
     return order
 
 
-async def _run_all(database_url: str, redis_db: int, prefix: str, logs: Path) -> list[Run]:
+async def _run_all(database_url: str, redis_url: str, prefix: str, logs: Path) -> list[Run]:
     runs: list[Run] = []
     with OverpassFake.running(
         helsinki_extract(), in_process=False, rate_per_s=RATE_PER_S, burst=1, penalty_s=30, ban_s=60
     ) as fake:
-        settings = _settings(database_url, redis_db, prefix, fake.interpreter_url)
+        settings = _settings(database_url, redis_url, prefix, fake.interpreter_url)
         env = settings_env(settings)
         port = free_port()
         web = ChildProcess(["web", "--host", "127.0.0.1", "--port", str(port)], env, logs / "web.log")
@@ -375,7 +310,7 @@ async def _run_all(database_url: str, redis_db: int, prefix: str, logs: Path) ->
             base_url = f"http://127.0.0.1:{port}"
             await wait_healthy(base_url, web, timeout_s=60)
             for count, round_ in _order():
-                run = await _one_run(fake, workers, base_url, redis_db, count, round_)
+                run = await _one_run(fake, workers, base_url, redis_url, count, round_)
                 print(
                     f"  {count} worker(s), round {round_}: {run.calls} calls, {run.makespan_s:.2f} s, "
                     f"ratio {run.ratio:.3f}, 429s {run.status_429}",
@@ -403,14 +338,10 @@ def main() -> Report:
 def _main() -> Report:
     tag = uuid.uuid4().hex[:10]
     prefix = f"bench-makespan-{tag}"
-    redis_db = _claim_redis_db(tag)
-    try:
-        shutil.rmtree(LOGS, ignore_errors=True)
-        LOGS.mkdir(parents=True)
-        with _database(tag) as database_url:
-            runs = asyncio.run(_run_all(database_url, redis_db, prefix, LOGS))
-    finally:
-        _release_redis_db(redis_db, prefix)
+    shutil.rmtree(LOGS, ignore_errors=True)
+    LOGS.mkdir(parents=True)
+    with claimed_redis_db() as redis_url, bench_database() as database_url:
+        runs = asyncio.run(_run_all(database_url, redis_url, prefix, LOGS))
     _check(runs)
     table = _tables(runs)
     print(table)

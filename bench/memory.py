@@ -46,7 +46,9 @@ from typing import Any
 import asyncpg
 import httpx
 import psutil
+from tests.helpers import settings_env
 
+from bench._infra import REDIS_URL, bench_database, delete_keys, plain_dsn
 from bench._report import RESULTS_DIR, Figure, Report, at_most
 
 PLACES = int(os.environ.get("AREAFETCH_BENCH_MEMORY_PLACES", "1000000"))
@@ -55,10 +57,6 @@ AREA_MARGIN_DEG = 0.001
 TARGET_MB = 300.0
 SAMPLE_S = 0.05
 TIMEOUT_S = 600.0
-REDIS_URL = os.environ.get("AREAFETCH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-ADMIN_DATABASE_URL = os.environ.get(
-    "AREAFETCH_BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 RESULTS = RESULTS_DIR / "memory.json"
 MB = 1024 * 1024
 
@@ -106,49 +104,6 @@ def write_extract(path: Path, places: int, bbox: tuple[float, float, float, floa
 
 
 # --- the database, the worker --------------------------------------------------------------------
-
-
-def _database_url(name: str) -> str:
-    from areafetch.db.engine import async_url
-
-    url = async_url(ADMIN_DATABASE_URL).set(drivername="postgresql", database=name)
-    return url.render_as_string(hide_password=False)
-
-
-@contextlib.contextmanager
-def bench_database() -> Iterator[str]:
-    """A fresh, migrated database ``bench_<random>``; dropped at the end."""
-    from areafetch.db import migrate
-
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    database_url = _database_url(name)
-    try:
-        migrate(database_url)
-        yield database_url
-    finally:
-
-        async def drop() -> None:
-            conn = await asyncpg.connect(ADMIN_DATABASE_URL)
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await conn.close()
-
-        asyncio.run(drop())
-
-
-def worker_env(settings: Any) -> dict[str, str]:
-    """The environment of a worker process that builds the same Settings."""
-    from pydantic import SecretStr
-
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AREAFETCH_")}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        env[f"AREAFETCH_{name.upper()}"] = str(value)
-    return env
 
 
 @contextlib.contextmanager
@@ -324,10 +279,7 @@ async def submit_and_wait(
 
 async def stored_counts(database_url: str, area_id: str) -> tuple[int, int]:
     """(links of the area, distinct places linked), straight from the database."""
-    from areafetch.db.engine import async_url
-
-    dsn = async_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(plain_dsn(database_url))
     try:
         row = await conn.fetchrow(
             "SELECT count(*) AS links, count(DISTINCT place_id) AS places FROM area_places WHERE area_id = $1",
@@ -358,7 +310,7 @@ def measure(places: int = PLACES) -> dict[str, Any]:
         )
         log_path = RESULTS_DIR / "memory-worker.log"
         try:
-            with worker_process(worker_env(settings), log_path) as proc:
+            with worker_process(settings_env(settings), log_path) as proc:
                 idle_rss = psutil.Process(proc.pid).memory_info().rss
                 sampler = TreeSampler(proc.pid)
                 sampler.start()
@@ -375,7 +327,7 @@ def measure(places: int = PLACES) -> dict[str, Any]:
                     if record.get("name") == "fetch"
                 ]
         finally:
-            _delete_keys(settings.queue_prefix)
+            delete_keys(REDIS_URL, f"{settings.queue_prefix}:*")
         if area["state"] != "completed":
             raise RuntimeError(f"area failed: {area['failed_reason']}")
         links, distinct = asyncio.run(stored_counts(database_url, area_id))
@@ -390,18 +342,6 @@ def database_name(database_url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return str(make_url(database_url).database)
-
-
-def _delete_keys(prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 def _result(

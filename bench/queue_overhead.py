@@ -53,23 +53,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import asyncpg
 import psutil
 from bullmq import Queue
 from sqlalchemy import func, select
 
 from areafetch.config import Settings
 from areafetch.constants import TEST_QUEUE
-from areafetch.db import async_url, create_engine, migrate, test_job_runs
+from areafetch.db import create_engine, test_job_runs
 from areafetch.jobs import TEST_JOB_SPEC, TestJobPayload
 from areafetch.queue import Queues, default_job_options, enqueue_many
-from areafetch.redis import connection_options, create_client
+from areafetch.redis import connection_options
+from bench._infra import REDIS_URL, bench_database, delete_keys, plain_dsn
 from bench._report import Figure, Report, at_least
 
-REDIS_URL = os.environ.get("AREAFETCH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-ADMIN_DATABASE_URL = os.environ.get(
-    "AREAFETCH_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 PROFILE_DIR = os.environ.get("AREAFETCH_BENCH_PROFILE")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -153,14 +149,12 @@ def _command(
         return worker, env, '"worker.started"'
     if variant in ("bullmq", "by_hand"):
         if variant == "by_hand":
-            options = json.dumps({**_worker_options(setup, prefix), "database_url": _plain_dsn(setup)})
+            options = json.dumps(
+                {**_worker_options(setup, prefix), "database_url": plain_dsn(setup.settings.database_url)}
+            )
         return [sys.executable, "-m", "bench._bullmq_noop_worker", options], dict(os.environ), "ready"
     assert setup.node_dir is not None
     return ["node", str(setup.node_dir / "noop_worker.mjs"), options], dict(os.environ), "ready"
-
-
-def _plain_dsn(setup: Setup) -> str:
-    return setup.settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
 @dataclass
@@ -320,41 +314,6 @@ def install_node() -> Path | None:
     return installed
 
 
-def _admin_dsn() -> str:
-    return async_url(ADMIN_DATABASE_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@contextlib.contextmanager
-def bench_database(tag: str) -> Iterator[str]:
-    """A fresh, migrated database ``bench_<tag>``, dropped at the end."""
-    name = f"bench_{tag}"
-    url = async_url(ADMIN_DATABASE_URL).set(drivername="postgresql", database=name)
-    database_url = url.render_as_string(hide_password=False)
-    try:
-        migrate(database_url)
-        yield database_url
-    finally:
-
-        async def drop() -> None:
-            conn = await asyncpg.connect(_admin_dsn())
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await conn.close()
-
-        asyncio.run(drop())
-
-
-async def _delete_keys(tag: str) -> None:
-    client = create_client(REDIS_URL, socket_timeout_s=30)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"bq{tag}*", count=1000)]
-        for start in range(0, len(keys), 1000):
-            await client.delete(*keys[start : start + 1000])
-    finally:
-        await client.aclose()
-
-
 async def _recorded_runs(database_url: str) -> int:
     engine = create_engine(database_url)
     try:
@@ -464,14 +423,14 @@ def main() -> Report:
     tag = uuid.uuid4().hex[:10]
     node_dir = install_node()
     variants = VARIANTS if node_dir is not None else VARIANTS[:3]
-    with bench_database(tag) as database_url, tempfile.TemporaryDirectory(prefix="bench-queue-") as logs:
+    with bench_database() as database_url, tempfile.TemporaryDirectory(prefix="bench-queue-") as logs:
         settings = Settings(redis_url=REDIS_URL, database_url=database_url)
         setup = Setup(tag, settings, node_dir, Path(logs))
         try:
             rows = measure(setup, variants)
             recorded = asyncio.run(_recorded_runs(database_url))
         finally:
-            asyncio.run(_delete_keys(tag))
+            delete_keys(REDIS_URL, f"bq{tag}*")
     expected = JOBS * ROUNDS * len(PROCESS_COUNTS)
     if recorded != expected:
         raise RuntimeError(f"areafetch recorded {recorded} test job runs, expected {expected}")

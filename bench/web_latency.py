@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import socket
 import statistics
 import tempfile
@@ -46,10 +45,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import psutil
-import redis
 from sqlalchemy import func, insert, literal, select
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -58,14 +55,12 @@ from tests.helpers import ChildProcess, ProcessFactory, settings_env
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
 from areafetch.db.engine import create_engine
-from areafetch.db.migrate import migrate
 from areafetch.db.tables import areas
 from areafetch.geo import measured_area
 from areafetch.queue import Queues, enqueue_area_plan, plan_job_id
+from bench._infra import bench_database, claimed_redis_db
 from bench._report import Figure, Report, at_most
 
-REDIS_BASE = os.environ.get("AREAFETCH_BENCH_REDIS", "redis://127.0.0.1:6379").rstrip("/")
-POSTGRES_BASE = os.environ.get("AREAFETCH_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
 RESULTS = Path(__file__).parent / "results" / "web_latency.json"
 
 PAIRS = 3
@@ -305,43 +300,12 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def free_redis_db() -> int:
-    """A Redis db (1-15) that holds no keys, so that nothing here meets another run's limiter keys."""
-    for db in range(15, 0, -1):
-        client = redis.Redis.from_url(f"{REDIS_BASE}/{db}")
-        try:
-            if client.dbsize() == 0:
-                return db
-        finally:
-            client.close()
-    raise RuntimeError("no empty Redis db in 1-15")
-
-
 @contextlib.contextmanager
 def refused_port() -> Iterator[int]:
     """A local port that is bound but never listens: connections to it are refused at once."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield int(sock.getsockname()[1])
-
-
-async def drop_database(name: str) -> None:
-    conn = await asyncpg.connect(f"{POSTGRES_BASE}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def clean_redis(redis_url: str, prefixes: tuple[str, ...]) -> None:
-    client = redis.Redis.from_url(redis_url)
-    try:
-        for pattern in (*(f"{prefix}:*" for prefix in prefixes), "{areafetch:limiter:*"):
-            keys = list(client.scan_iter(match=pattern, count=1000))
-            if keys:
-                client.delete(*keys)
-    finally:
-        client.close()
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -398,10 +362,10 @@ async def warm_up(run: Run, client: httpx.AsyncClient) -> None:
     await asyncio.sleep(2.0)
 
 
-async def execute(tmp: Path) -> tuple[list[Sample], list[PhaseLoad], dict[str, Any]]:
+async def execute(
+    tmp: Path, database_url: str, redis_url: str
+) -> tuple[list[Sample], list[PhaseLoad], dict[str, Any]]:
     tag = uuid.uuid4().hex[:10]
-    database = f"bench_{tag}"
-    redis_url = f"{REDIS_BASE}/{free_redis_db()}"
     # The workers' queues and the web process's: no worker serves the web's, so its POSTs' plan
     # jobs wait there and the workers' only work is the big areas.
     worker_prefix, web_prefix = f"bl{tag}w", f"bl{tag}p"
@@ -409,13 +373,12 @@ async def execute(tmp: Path) -> tuple[list[Sample], list[PhaseLoad], dict[str, A
     with refused_port() as port:
         settings = Settings(
             redis_url=redis_url,
-            database_url=f"{POSTGRES_BASE}/{database}",
+            database_url=database_url,
             queue_prefix=worker_prefix,
             overpass_url=f"http://127.0.0.1:{port}/api/interpreter",
             **OVERRIDES,
         )
         try:
-            await asyncio.to_thread(migrate, settings.database_url)
             workers = [await factory.worker(settings_env(settings)) for _ in range(WORKERS)]
             web_settings = settings.model_copy(update={"queue_prefix": web_prefix})
             web, base_url = await factory.web(settings_env(web_settings))
@@ -429,8 +392,6 @@ async def execute(tmp: Path) -> tuple[list[Sample], list[PhaseLoad], dict[str, A
                 await engine.dispose()
         finally:
             factory.kill_all()
-            await drop_database(database)
-            clean_redis(redis_url, (worker_prefix, web_prefix))
     conditions = {
         "database": "own, dropped after",
         "redis": redis_url,
@@ -573,8 +534,12 @@ def figures(phases: list[dict[str, Any]]) -> list[Figure]:
 
 def main() -> Report:
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bench-web-latency-") as tmp:
-        samples, loads, conditions = asyncio.run(execute(Path(tmp)))
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-web-latency-") as tmp,
+        claimed_redis_db() as redis_url,
+        bench_database() as database_url,
+    ):
+        samples, loads, conditions = asyncio.run(execute(Path(tmp), database_url, redis_url))
     rows, phases = summarise(samples), per_phase(samples)
     table = tables(rows, phases, loads)
     print(table)

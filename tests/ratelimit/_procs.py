@@ -35,7 +35,8 @@ class HammerSpec:
     long_call_share: float = 0.0  # ...except this share, which lasts uniform(*long_call_s)
     long_call_s: tuple[float, float] = (0.15, 0.4)
     clock_offset_s: float = 0.0  # this process's wall clock is off by this much
-    pause_after_s: float | None = None  # this process pauses the limiter once, this long after start
+    pause_after_s: float | None = None  # this process pauses the limiter once, this long after start...
+    pause_once_granted: int = 0  # ...and once this many processes have each been granted a call
     pause_s: float = 0.0
     seed: int = 0
 
@@ -72,6 +73,7 @@ async def _hammer(spec: HammerSpec, index: int, go: Event, out: Queue[Any]) -> H
         out.put(("ready", index))
         if not await asyncio.to_thread(go.wait, 120):
             raise RuntimeError("no start signal")
+        granted_key = f"test-hammer-granted:{spec.name}"
         loop = asyncio.get_running_loop()
         started = loop.time()
         end = started + spec.duration_s
@@ -80,6 +82,7 @@ async def _hammer(spec: HammerSpec, index: int, go: Event, out: Queue[Any]) -> H
                 spec.pause_after_s is not None
                 and result.pause is None
                 and loop.time() >= started + spec.pause_after_s
+                and int(await client.get(granted_key) or 0) >= spec.pause_once_granted
             ):
                 until = await limiter.pause(spec.pause_s)
                 until_us = round(until.timestamp() * 1e6)
@@ -92,6 +95,9 @@ async def _hammer(spec: HammerSpec, index: int, go: Event, out: Queue[Any]) -> H
                     elif spec.call_max_s:
                         await asyncio.sleep(rng.uniform(0, spec.call_max_s))
                     end_us = await server_time_us(client)
+                if not result.grants:
+                    await client.incr(granted_key)
+                    await client.expire(granted_key, 120)
                 result.grants.append((grant.slot_us, grant.confirmed_us, start_us, end_us))
             except LimiterTimeout:
                 result.timeouts += 1

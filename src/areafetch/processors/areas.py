@@ -268,13 +268,18 @@ async def _store_extract(
     chunks = extract_place_chunks(ctx.resources.cpu, str(path), (west, south, east, north), categories)
     written = 0
     count = 0
-    async with ctx.resources.engine.begin() as conn, contextlib.aclosing(chunks):
-        async for chunk in chunks:
-            # Each element of the extract comes once, so the chunks' places are distinct.
-            written += await upsert_area_places(conn, area_id=payload.area_id, places=_clip(chunk, area))
-            count += 1
-            log.debug("extract.chunk_written", chunk=count, places=written)
-        await _complete_tile(conn, payload, places_found=written, upstream_calls=0)
+    async with contextlib.aclosing(chunks):
+        # The first chunk before the transaction: a job waiting for the CPU pool holds no
+        # connection (32 such jobs per worker exhausted PostgreSQL's connections).
+        chunk = await anext(chunks, None)
+        async with ctx.resources.engine.begin() as conn:
+            while chunk is not None:
+                # Each element of the extract comes once, so the chunks' places are distinct.
+                written += await upsert_area_places(conn, area_id=payload.area_id, places=_clip(chunk, area))
+                count += 1
+                log.debug("extract.chunk_written", chunk=count, places=written)
+                chunk = await anext(chunks, None)
+            await _complete_tile(conn, payload, places_found=written, upstream_calls=0)
     log.info("extract.stored", places=written, chunks=count)
     return written
 
