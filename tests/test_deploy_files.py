@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -43,11 +44,16 @@ def test_compose_redis_persists_with_aof_and_never_evicts() -> None:
 
 def test_compose_file_is_accepted_by_docker_compose() -> None:
     """`docker compose config` where the plugin exists, else the standalone docker-compose."""
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
         command = ["docker", "compose", "config", "-q"]
     else:
         binary = shutil.which("docker-compose")
-        assert binary, "neither `docker compose` nor docker-compose is installed (.ci/run installs docker-compose)"
+        assert binary, (
+            "neither `docker compose` nor docker-compose is installed (.ci/run installs docker-compose)"
+        )
         command = [binary, "config", "-q"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
@@ -63,7 +69,28 @@ def test_dockerfile_runs_as_non_root_user() -> None:
 def test_readme_documents_every_setting_and_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text()
 
-    missing = [f"AREAFETCH_{name.upper()}" for name in Settings.model_fields if f"AREAFETCH_{name.upper()}" not in readme]
+    missing = [
+        f"AREAFETCH_{name.upper()}"
+        for name in Settings.model_fields
+        if f"AREAFETCH_{name.upper()}" not in readme
+    ]
     assert missing == []
     assert "make dev" in readme
     assert "make test" in readme
+
+
+def test_readme_defaults_match_the_settings_defaults() -> None:
+    # Rows `| `AREAFETCH_X` | `default` | ...`: where the documented default is a plain number, it is
+    # the default Settings holds (a stray edit once turned two defaults into 75 unnoticed).
+    readme = (ROOT / "README.md").read_text()
+    documented = dict(
+        re.findall(r"^\| `AREAFETCH_([A-Z0-9_]+)` \| `(-?[0-9]+(?:\.[0-9]+)?)` \|", readme, flags=re.MULTILINE)
+    )
+    fields = Settings.model_fields
+    wrong = {
+        name: (value, fields[name.lower()].default)
+        for name, value in documented.items()
+        if name.lower() in fields and float(value) != float(fields[name.lower()].default)
+    }
+    assert len(documented) >= 20
+    assert wrong == {}

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_socket_timeout_s: float = Field(default=30.0, gt=MAX_REDIS_BLOCK_S + 2)
     database_url: str = "postgresql://postgres@127.0.0.1:5432/areafetch"
-    database_pool_size: int = Field(default=75, ge=1, le=100)
+    database_pool_size: int = Field(default=5, ge=1, le=100)
 
     # --- queue -------------------------------------------------------------------------------
     queue_prefix: str = Field(default="bull", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     overpass_daily_bytes: int | None = Field(default=1_000_000_000, ge=1)
     # Google Places: a per-minute quota (default 600/min per project); stay well under it.
     google_places_rate_per_s: float = Field(default=5.0, gt=0, le=1000)
-    google_places_burst: int = Field(default=75, ge=1, le=1000)
+    google_places_burst: int = Field(default=5, ge=1, le=1000)
     google_places_max_in_flight: int = Field(default=4, ge=1, le=100)
     google_places_max_wait_s: float = Field(default=120.0, gt=0)
     google_places_daily_requests: int | None = Field(default=None, ge=1)
