@@ -3,7 +3,8 @@
 Each module measures side by side in one run and returns a `Report`: headline `Figure`s (the
 README table's rows, each with its target when the issue sets one), the module's own detailed
 Markdown tables, and its raw data. `python -m bench` writes `bench/results/summary.json` (every
-report) and `summary.md` for the whole run; a module may also keep its own `<name>.json`."""
+report) and `summary.md` for the whole run; each module's `main()` also `save`s its own
+`<name>.json`, so that running one module alone leaves its figures."""
 
 from __future__ import annotations
 
@@ -49,6 +50,14 @@ def at_least(measure: str, value: float, bound: float, unit: str = "ratio") -> F
 
 def at_most(measure: str, value: float, bound: float, unit: str = "ratio") -> Figure:
     return Figure(measure, value, unit, target=f"<= {bound:g}", met=value <= bound)
+
+
+def save(report: Report) -> Report:
+    """Write ``results/<name>.json`` (the report's data and tables) and hand the report back."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    document = {**report.data, "table_markdown": report.markdown}
+    (RESULTS_DIR / f"{report.name}.json").write_text(json.dumps(document, indent=2) + "\n")
+    return report
 
 
 def headline_table(reports: list[Report]) -> str:

@@ -56,9 +56,7 @@ from areafetch.db.places import upsert_area_places
 from areafetch.db.tables import areas
 from areafetch.providers.base import Place
 from bench._infra import bench_database
-from bench._report import Figure, Report, at_least
-
-RESULTS = Path(__file__).parent / "results" / "bulk_writes.json"
+from bench._report import Figure, Report, at_least, save
 
 PLACES = int(os.environ.get("AREAFETCH_BENCH_BULK_PLACES", "200000"))
 ROUNDS = int(os.environ.get("AREAFETCH_BENCH_BULK_ROUNDS", "5"))
@@ -365,9 +363,7 @@ def main() -> Report:
         "rounds": [{step: asdict(cost) for step, cost in row.items()} for row in rounds],
         "summary": summary,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({**data, "table_markdown": markdown}, indent=2) + "\n")
-    return Report("bulk_writes", "Bulk writes of places", figures(summary), markdown, data)
+    return save(Report("bulk_writes", "Bulk writes of places", figures(summary), markdown, data))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import multiprocessing
 import random
 import statistics
@@ -33,13 +32,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import redis
 
 from bench._infra import REDIS_URL
-from bench._report import Figure, Report
+from bench._report import Figure, Report, save
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -48,7 +46,6 @@ if TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
-RESULTS = Path(__file__).parent / "results" / "limiter.json"
 
 Library = Literal["areafetch", "limits", "pyrate"]
 LIBRARIES: tuple[Library, ...] = ("areafetch", "limits", "pyrate")
@@ -425,35 +422,17 @@ def main() -> Report:
     table = _tables(overhead, hammer)
     print(table)
     print(f"\n({time.monotonic() - started:.0f} s)")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "redis_url": REDIS_URL,
-                "settings": {
-                    "rate_per_s": RATE,
-                    "burst": BURST,
-                    "max_in_flight": IN_FLIGHT,
-                    "overhead_s": OVERHEAD_S,
-                    "hammer_s": HAMMER_S,
-                    "hammer_processes": HAMMER_PROCESSES,
-                    "skew_s": SKEW_S,
-                },
-                "overhead": overhead,
-                "hammer": hammer,
-                "table_markdown": table,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    return Report(
-        "limiter",
-        "Limiter overhead and bound",
-        _figures(overhead, hammer),
-        table,
-        {"overhead": overhead, "hammer": hammer},
-    )
+    settings = {
+        "rate_per_s": RATE,
+        "burst": BURST,
+        "max_in_flight": IN_FLIGHT,
+        "overhead_s": OVERHEAD_S,
+        "hammer_s": HAMMER_S,
+        "hammer_processes": HAMMER_PROCESSES,
+        "skew_s": SKEW_S,
+    }
+    data = {"redis_url": REDIS_URL, "settings": settings, "overhead": overhead, "hammer": hammer}
+    return save(Report("limiter", "Limiter overhead and bound", _figures(overhead, hammer), table, data))
 
 
 if __name__ == "__main__":

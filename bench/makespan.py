@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import shutil
 import signal
@@ -64,9 +63,8 @@ from tests.helpers import ChildProcess, eventually, free_port, settings_env, wai
 from areafetch.config import Settings
 from areafetch.constants import LIMITER_KEY_PREFIX
 from bench._infra import bench_database, claimed_redis_db, delete_keys
-from bench._report import Figure, Report, at_most
+from bench._report import Figure, Report, at_most, save
 
-RESULTS = Path(__file__).parent / "results" / "makespan.json"
 LOGS = Path(__file__).parent / "results" / "makespan-logs"  # the processes' logs of the last run
 
 # Central Helsinki, inside the extract; with tiles of at most TILE_KM2 it needs 66 Overpass calls.
@@ -354,11 +352,8 @@ def _main() -> Report:
             "poll_s": POLL_S,
         },
         "runs": [asdict(run) for run in runs],
-        "table_markdown": table,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
-    return Report("makespan", "Rate-limited makespan", _figures(runs), table, data)
+    return save(Report("makespan", "Rate-limited makespan", _figures(runs), table, data))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ import psutil
 from tests.helpers import settings_env
 
 from bench._infra import REDIS_URL, bench_database, delete_keys, plain_dsn
-from bench._report import RESULTS_DIR, Figure, Report, at_most
+from bench._report import RESULTS_DIR, Figure, Report, at_most, save
 
 PLACES = int(os.environ.get("AREAFETCH_BENCH_MEMORY_PLACES", "1000000"))
 BBOX = (24.90, 60.15, 25.00, 60.20)  # west, south, east, north: about 5.6 x 5.6 km in Helsinki
@@ -57,7 +57,6 @@ AREA_MARGIN_DEG = 0.001
 TARGET_MB = 300.0
 SAMPLE_S = 0.05
 TIMEOUT_S = 600.0
-RESULTS = RESULTS_DIR / "memory.json"
 MB = 1024 * 1024
 
 
@@ -425,8 +424,6 @@ def main() -> Report:
     table = _table(result)
     print(table)
     print(f"\n({time.monotonic() - started:.0f} s)")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({**result, "table_markdown": table}, indent=2) + "\n")
     figures = [
         at_most(
             f"worker peak RSS, {result['places']:,} places", _peak(result, "worker"), TARGET_MB, unit="MB"
@@ -434,7 +431,7 @@ def main() -> Report:
         Figure("CPU pool process peak RSS", _peak(result, "CPU pool process"), "MB"),
         Figure("places stored per second (submit to completed)", result["places_per_s"], "/s"),
     ]
-    return Report("memory", "Memory", figures, table, result)
+    return save(Report("memory", "Memory", figures, table, result))
 
 
 if __name__ == "__main__":

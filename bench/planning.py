@@ -59,10 +59,9 @@ from areafetch.geo import (
     vertex_count,
 )
 from areafetch.processors.areas import _units
-from bench._report import Figure, Report
+from bench._report import Figure, Report, save
 
 DATA = Path(__file__).parent / "data"
-RESULTS = Path(__file__).parent / "results" / "planning.json"
 COUNTRIES = (("Switzerland", "switzerland"), ("Belgium", "belgium"))
 TILE_SIZES_KM2 = (25.0, 100.0)
 REPEATS = 3
@@ -243,9 +242,7 @@ def main() -> Report:
         },
         "results": results,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({**data, "table_markdown": table}, indent=2) + "\n")
-    return Report("planning", "Planning a country outline", figures(results), table, data)
+    return save(Report("planning", "Planning a country outline", figures(results), table, data))
 
 
 if __name__ == "__main__":

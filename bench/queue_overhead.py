@@ -64,14 +64,13 @@ from areafetch.jobs import TEST_JOB_SPEC, TestJobPayload
 from areafetch.queue import Queues, default_job_options, enqueue_many
 from areafetch.redis import connection_options
 from bench._infra import REDIS_URL, bench_database, delete_keys, plain_dsn
-from bench._report import Figure, Report, at_least
+from bench._report import Figure, Report, at_least, save
 
 PROFILE_DIR = os.environ.get("AREAFETCH_BENCH_PROFILE")
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_SOURCE = Path(__file__).parent / "node"
 NODE_CACHE = REPO / ".cache" / "bench-node"  # git-ignored; node_modules survive between runs
-RESULTS = Path(__file__).parent / "results" / "queue_overhead.json"
 
 Variant = Literal["areafetch", "bullmq", "by_hand", "node"]
 VARIANTS: tuple[Variant, ...] = ("areafetch", "bullmq", "by_hand", "node")
@@ -438,9 +437,7 @@ def main() -> Report:
     markdown = table(summary, variants)
     print(markdown)
     data = {"jobs_per_batch": JOBS, "rounds": ROUNDS, "rows": rows, "summary": summary}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({**data, "table_markdown": markdown}, indent=2) + "\n")
-    return Report("queue_overhead", "Queue overhead", figures(summary, variants), markdown, data)
+    return save(Report("queue_overhead", "Queue overhead", figures(summary, variants), markdown, data))
 
 
 if __name__ == "__main__":

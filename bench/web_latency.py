@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import socket
 import statistics
@@ -59,9 +58,7 @@ from areafetch.db.tables import areas
 from areafetch.geo import measured_area
 from areafetch.queue import Queues, enqueue_area_plan, plan_job_id
 from bench._infra import bench_database, claimed_redis_db
-from bench._report import Figure, Report, at_most
-
-RESULTS = Path(__file__).parent / "results" / "web_latency.json"
+from bench._report import Figure, Report, at_most, save
 
 PAIRS = 3
 PHASES = ("idle", "loaded") * PAIRS  # alternated, so that noise from outside falls on both
@@ -554,9 +551,7 @@ def main() -> Report:
         "headline": headline(phases),
         "pair_ratios": pair_ratios(phases),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({**data, "table_markdown": table}, indent=2) + "\n")
-    return Report("web_latency", "Web latency under worker load", figures(phases), table, data)
+    return save(Report("web_latency", "Web latency under worker load", figures(phases), table, data))
 
 
 if __name__ == "__main__":
