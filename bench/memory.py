@@ -38,15 +38,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import psutil
-from tests.helpers import settings_env
+from tests.helpers import area_client, settings_env
 
 from bench._infra import REDIS_URL, bench_database, delete_keys, plain_dsn
 from bench._report import RESULTS_DIR, Figure, Report, at_most, save
@@ -228,19 +227,6 @@ class TreeSampler:
 # --- one run -------------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def web_client(settings: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The web app in this process (its lifespan running) and a client for it."""
-    from areafetch.web.app import create_app
-
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client,
-    ):
-        yield client
-
-
 def area_bbox() -> list[float]:
     west, south, east, north = BBOX
     return [west - AREA_MARGIN_DEG, south - AREA_MARGIN_DEG, east + AREA_MARGIN_DEG, north + AREA_MARGIN_DEG]
@@ -250,7 +236,7 @@ async def submit_and_wait(
     settings: Any, worker: subprocess.Popen[bytes]
 ) -> tuple[str, dict[str, Any], float]:
     """Submit the area through the web API; wait until it is completed. (area id, area, seconds)."""
-    async with web_client(settings) as client:
+    async with area_client(settings) as client:
         started = time.monotonic()
         response = await client.post(
             "/api/areas",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ import httpx
 from pydantic import SecretStr
 
 from areafetch.config import Settings
+from areafetch.web.app import create_app
 
 T = TypeVar("T")
 
@@ -163,3 +165,14 @@ class ProcessFactory:
     def kill_all(self) -> None:
         for child in self.children:
             child.kill()
+
+
+@contextlib.asynccontextmanager
+async def area_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The web app in this process (its lifespan running) and a client for it."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        yield client

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from tests.fakes.expected import expected_google_places, expected_osm_keys
 from tests.fakes.fixtures import TEST_USER_AGENT
 from tests.fakes.google_places import GooglePlacesFake
 from tests.fakes.overpass import OverpassFake, OverpassFault
-from tests.helpers import ProcessFactory, eventually, settings_env
+from tests.helpers import ProcessFactory, area_client, eventually, settings_env
 
 # Inside the Helsinki extract (about 24.935-24.953 E, 60.164-60.179 N), not a plain rectangle.
 HELSINKI_POLYGON: dict[str, Any] = {
@@ -95,17 +94,6 @@ def area_settings(settings: Settings, helsinki_pbf: Path) -> Settings:
             "worker_concurrency": 4,
         }
     )
-
-
-@contextlib.asynccontextmanager
-async def area_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The web app in this process (its lifespan running) and a client for it."""
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
-    ):
-        yield client
 
 
 def with_upstreams(

@@ -27,11 +27,10 @@ from areafetch.metrics import (
     worker_key,
 )
 from areafetch.queue import Queues, enqueue_test_job
-from areafetch.web.app import create_app
 from tests.conftest import REDIS_URL
 from tests.fakes.fixtures import TEST_USER_AGENT
 from tests.fakes.overpass import OverpassFake
-from tests.helpers import ProcessFactory, eventually, settings_env
+from tests.helpers import ProcessFactory, area_client, eventually, settings_env
 from tests.test_areas_pipeline import HELSINKI_POLYGON, finished_area, submit
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -149,11 +148,7 @@ def overpass_settings(
 
 @pytest.fixture
 async def metrics_client(overpass_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(overpass_settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
-    ):
+    async with area_client(overpass_settings) as client:
         yield client
 
 

@@ -23,13 +23,12 @@ from areafetch.db import create_engine, migrate
 from areafetch.db.tables import tiles
 from tests.fakes.expected import expected_osm_keys
 from tests.fakes.overpass import OverpassFake
-from tests.helpers import ProcessFactory, eventually, free_port, settings_env
+from tests.helpers import ProcessFactory, area_client, eventually, free_port, settings_env
 from tests.reliability.conftest import record_fault
 from tests.test_areas_pipeline import (
     CATEGORIES,
     HELSINKI_POLYGON,
     OSM_FILTERS,
-    area_client,
     finished_area,
     stored_ids,
     submit,

@@ -144,7 +144,7 @@ async def test_estimate_counts_tiles_and_calls_and_stores_nothing(
 
 @pytest.mark.parametrize("cap", [1])
 async def test_estimate_says_when_the_per_job_cap_is_exceeded(settings: Settings, cap: int) -> None:
-    from tests.test_areas_pipeline import area_client
+    from tests.helpers import area_client
 
     capped = settings.model_copy(update={"max_upstream_calls_per_job": cap, "overpass_max_tile_km2": 0.01})
     async with area_client(capped) as client:
