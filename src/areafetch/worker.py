@@ -60,9 +60,9 @@ _MOVE_TO_WAIT_KEYS = (
     "marker",
     "events",
 )
-# Imported by each CPU pool process when it starts: where an area's planning lives (the job every
-# area starts with). Reading an extract, a long job anyway, pays for its own imports.
-_CPU_MODULES = ("areafetch.geo", "areafetch.processors.areas")
+# Imported by each CPU pool process when it starts: where an area's planning lives
+# (`plan_fetch_units`, with the geometry libraries it imports), the job every area starts with.
+_CPU_MODULES = ("areafetch.processors.areas",)
 
 
 def served_queues() -> tuple[str, ...]:

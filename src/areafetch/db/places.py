@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Float, Text, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
@@ -26,9 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.db.engine import driver_connection
 from areafetch.providers.base import Place
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["COPY_MIN_PLACES", "DEFAULT_BATCH_SIZE", "upsert_area_places"]
 

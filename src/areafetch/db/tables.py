@@ -108,7 +108,7 @@ places = Table(
 # Which places an area found. No foreign keys: PostgreSQL checked them once per link, about 40% of
 # the CPU of a large insert of new places (migrations 0003, 0004). Links are only written by
 # `upsert_area_places` (with the ids its upsert returned, under a lock on the area taken once per
-# call) and deleted with their area by `delete_area`; places are never deleted.
+# call) and deleted with their area by a statement trigger (migration 0004); places are never deleted.
 area_places = Table(
     "area_places",
     metadata,
