@@ -67,6 +67,7 @@ async def settings(database_url: str, queue_prefix: str) -> AsyncIterator[Settin
         redis_url=REDIS_URL,
         database_url=database_url,
         queue_prefix=queue_prefix,
+        limiter_namespace=f"{queue_prefix}:limiter",  # this test's limits, apart from every other run's
         job_backoff_ms=200,
         shutdown_grace_s=10,
         log_format="json",
@@ -75,6 +76,7 @@ async def settings(database_url: str, queue_prefix: str) -> AsyncIterator[Settin
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
         keys = [key async for key in client.scan_iter(match=f"{queue_prefix}:*", count=1000)]
+        keys += [key async for key in client.scan_iter(match=f"{{{queue_prefix}:limiter:*", count=1000)]
         if keys:
             await client.delete(*keys)
     finally:

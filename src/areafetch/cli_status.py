@@ -109,7 +109,9 @@ async def _read_redis(settings: Settings, report: StatusReport) -> None:
             workers = _workers(name, await queue.get_workers())
             report.queues.append(QueueStatus(name, {k: int(v) for k, v in counts.items()}, workers))
         for upstream in get_args(Upstream):
-            limiter = Limiter(client, upstream, policy_for(settings, upstream))
+            limiter = Limiter(
+                client, upstream, policy_for(settings, upstream), namespace=settings.limiter_namespace
+            )
             report.limiters.append(await limiter.status())
         report.redis_read = True
     except (RedisError, OSError) as exc:

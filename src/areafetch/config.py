@@ -42,6 +42,14 @@ class Settings(BaseSettings):
 
     # --- queue -------------------------------------------------------------------------------
     queue_prefix: str = Field(default="bull", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    limiter_namespace: str = Field(
+        default="areafetch:limiter",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="the rate limiters' Redis key namespace; deployments or test runs sharing one Redis "
+        "set their own so their limits and budgets stay apart",
+    )
     job_attempts: int = Field(default=3, ge=1, le=50)
     job_backoff_ms: int = Field(default=1000, ge=0, le=3_600_000)
     keep_completed_age_s: int = Field(default=24 * 3600, ge=0)

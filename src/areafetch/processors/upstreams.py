@@ -53,7 +53,8 @@ class Upstreams:
 
 def open_upstreams(settings: Settings, redis: Redis) -> Upstreams:
     limiters = {
-        name: Limiter(redis, name, policy_for(settings, name)) for name in ("overpass", "google_places")
+        name: Limiter(redis, name, policy_for(settings, name), namespace=settings.limiter_namespace)
+        for name in ("overpass", "google_places")
     }
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(60.0, connect=10.0),

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Final
 
 from redis.exceptions import RedisError
 
+from areafetch.constants import LIMITER_KEY_PREFIX
 from areafetch.errors import BudgetExhausted, LimiterTimeout, ServiceUnavailable
 from areafetch.metrics import LIMITER_PAUSES, LIMITER_WAIT
 from areafetch.ratelimit import gcra
@@ -95,6 +96,8 @@ class Limiter:
         name: the limiter's name, e.g. ``"overpass"``; its keys are
             ``{areafetch:limiter:<name>}:*``, one hash tag, so one Redis Cluster slot.
         policy: the limits.
+        namespace: the keys' namespace (`AREAFETCH_LIMITER_NAMESPACE`), so deployments or test
+            runs sharing one Redis keep their limits apart.
         metrics_label: the ``limiter`` label of its metrics (default: the name); limiters
             named per client share one label, so metrics neither grow nor show client keys.
 
@@ -110,12 +113,18 @@ class Limiter:
     """
 
     def __init__(
-        self, redis: aioredis.Redis, name: str, policy: LimitPolicy, *, metrics_label: str | None = None
+        self,
+        redis: aioredis.Redis,
+        name: str,
+        policy: LimitPolicy,
+        *,
+        metrics_label: str | None = None,
+        namespace: str = LIMITER_KEY_PREFIX,
     ) -> None:
         self._redis = redis
         self._metrics_label = metrics_label or name
         self._policy = policy
-        self._keys = LimiterKeys.for_name(name)
+        self._keys = LimiterKeys.for_name(name, namespace)
         self._scripts = scripts_for(redis)
         self._interval_us = policy.emission_interval_us
         self._lease_ttl_us = round(policy.lease_ttl_s * _US_PER_S)

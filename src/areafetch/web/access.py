@@ -105,7 +105,9 @@ async def take_submission_slot(redis: Redis, settings: Settings, client: str) ->
         ServiceUnavailable: Redis cannot be reached (the limiter fails closed: 503).
     """
     name = f"submit:{settings.queue_prefix}:{client}"  # one deployment per prefix, one limit per client
-    limiter = Limiter(redis, name, submission_policy(settings), metrics_label="submit")
+    limiter = Limiter(
+        redis, name, submission_policy(settings), metrics_label="submit", namespace=settings.limiter_namespace
+    )
     try:
         async with limiter.acquire(max_wait_s=0.0):
             pass

@@ -101,7 +101,9 @@ async def _source_estimate(redis: RedisDep, settings: Settings, source: str, nee
             source=source, upstream_calls=needed, requests_left_today=None, fits_budget=True
         )
     try:
-        status = await Limiter(redis, source, policy_for(settings, upstream)).status()
+        status = await Limiter(
+            redis, source, policy_for(settings, upstream), namespace=settings.limiter_namespace
+        ).status()
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", str(exc)) from exc
     fits = not needed or (

@@ -33,7 +33,9 @@ async def get_queues(
     overviews = [await queue_overview(queues, name) for name in ALL_QUEUES]
     try:
         limiters = [
-            await Limiter(redis, name, policy_for(settings, name)).status() for name in get_args(Upstream)
+            await Limiter(
+                redis, name, policy_for(settings, name), namespace=settings.limiter_namespace
+            ).status() for name in get_args(Upstream)
         ]
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
