@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from areafetch.errors import (
@@ -43,5 +48,24 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
 
+def _renderable(error: dict[str, Any]) -> dict[str, Any]:
+    """A validation error as FastAPI shows it, without an ``input`` that JSON cannot carry (NaN, bytes)."""
+    try:
+        rendered: dict[str, Any] = jsonable_encoder(error)
+        json.dumps(rendered, allow_nan=False)
+    except ValueError:
+        rendered = jsonable_encoder(
+            {key: value for key, value in error.items() if key not in ("input", "ctx")}
+        )
+        rendered["input"] = None
+    return rendered
+
+
+async def _handle_invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": [_renderable(error) for error in exc.errors()]}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AreafetchError, _handle)
+    app.add_exception_handler(RequestValidationError, _handle_invalid)

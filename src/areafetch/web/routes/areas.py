@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Path
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator, model_validator
 from shapely.geometry import mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,12 +31,12 @@ AreaId = Annotated[uuid.UUID, Path(description="the area's id")]
 class AreaCreate(BaseModel):
     """An area to retrieve: a GeoJSON Polygon/MultiPolygon (`area`) or a `bbox`, not both."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON's types as they are
 
     name: str = Field(min_length=1, max_length=200)
     area: dict[str, Any] | None = Field(default=None, description="GeoJSON Polygon or MultiPolygon, WGS84")
-    bbox: tuple[float, float, float, float] | None = Field(
-        default=None, description="[west, south, east, north]"
+    bbox: tuple[StrictFloat, StrictFloat, StrictFloat, StrictFloat] | None = Field(
+        default=None, description="[west, south, east, north]", strict=False  # a JSON array is a tuple here
     )
     sources: list[SourceName] = Field(min_length=1, max_length=3)
     categories: list[str] = Field(min_length=1, max_length=len(CATEGORIES), description=", ".join(CATEGORIES))
