@@ -21,7 +21,7 @@ from areafetch.config import Settings
 from areafetch.constants import ALL_QUEUES
 from areafetch.db import create_engine, redacted
 from areafetch.db.area_reads import AreaOverview, recent_areas
-from areafetch.db.place_reads import read_connection
+from areafetch.db.engine import connection
 from areafetch.errors import ServiceUnavailable
 from areafetch.queue import Queues
 from areafetch.ratelimit import Limiter, LimiterStatus, Upstream, policy_for
@@ -116,6 +116,8 @@ async def _read_redis(settings: Settings, report: StatusReport) -> None:
         report.redis_read = True
     except (RedisError, OSError) as exc:
         report.problems.append(f"redis {redacted_url(settings.redis_url)}: {type(exc).__name__}: {exc}")
+    except ServiceUnavailable as exc:  # the limiter translates its Redis errors itself
+        report.problems.append(f"redis {redacted_url(settings.redis_url)}: {exc.detail}")
     finally:
         await queues.close()
         await client.aclose()
@@ -149,7 +151,7 @@ def _int(value: Any) -> int:
 async def _read_database(settings: Settings, report: StatusReport, *, areas_limit: int) -> None:
     engine = create_engine(settings.database_url, pool_size=1)
     try:
-        async with read_connection(engine) as conn:
+        async with connection(engine) as conn:
             report.areas.extend(await recent_areas(conn, limit=areas_limit))
         report.database_read = True
     except ServiceUnavailable as exc:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from areafetch.errors import (
     AreafetchError,
@@ -41,11 +42,20 @@ def _status_for(exc: AreafetchError) -> int:
     return 500
 
 
-async def _handle(request: Request, exc: Exception) -> JSONResponse:
+async def _handle(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AreafetchError)
     status = _status_for(exc)
     headers = {"Retry-After": "5"} if status == 503 else None
+    if status == 503 and "text/html" in request.headers.get("accept", ""):  # a person at a page
+        return HTMLResponse(_UNAVAILABLE_PAGE.format(detail=html.escape(str(exc))), status, headers)
     return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+
+_UNAVAILABLE_PAGE = (
+    "<!doctype html><title>areafetch: temporarily unavailable</title>"
+    "<h1>areafetch is temporarily unavailable</h1>"
+    "<p>A service it needs cannot be reached ({detail}). Please try again in a moment.</p>"
+)
 
 
 def _renderable(error: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from areafetch.categories import CATEGORIES
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
+from areafetch.db.engine import connection, transaction
 from areafetch.errors import AreaNotFound, InvalidArea, ServiceUnavailable
 from areafetch.geo import measured_area
 from areafetch.jobs import AreaSummary, SourceName
@@ -111,7 +112,7 @@ async def create_area(
     except InvalidArea as exc:
         raise invalid_field(field, str(exc)) from exc
     area_id = uuid.uuid4()
-    async with engine.begin() as conn:
+    async with transaction(engine) as conn:
         await area_queries.create_area(
             conn,
             area_id=area_id,
@@ -126,7 +127,7 @@ async def create_area(
     try:
         job_id = await enqueue_area_plan(queues, area_id)
     except ServiceUnavailable:
-        async with engine.begin() as conn:  # nothing half-written: no area without its job
+        async with transaction(engine) as conn:  # nothing half-written: no area without its job
             await area_queries.delete_area(conn, area_id=area_id)
         raise
     return AreaCreated(area_id=area_id, job_id=job_id)
@@ -135,7 +136,7 @@ async def create_area(
 @router.get("/{area_id}", response_model=AreaPublic, responses={404: {"description": "no such area"}})
 async def get_area(area_id: AreaId, engine: EngineDep, _access: ReadAccessDep) -> AreaPublic:
     """An area's state, progress (tiles done / total, per source) and summary."""
-    async with engine.connect() as conn:
+    async with connection(engine) as conn:
         return await read_area(conn, area_id)
 
 

@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from areafetch.categories import CATEGORIES
+from areafetch.db.engine import connection
 from areafetch.jobs import SourceName
 from areafetch.web.deps import EngineDep, SettingsDep
 from areafetch.web.routes.areas import AreaId, read_area
@@ -51,7 +52,7 @@ async def area_page(
     request: Request, area_id: AreaId, settings: SettingsDep, engine: EngineDep
 ) -> HTMLResponse:
     """An area's live progress, then its places, summary and downloads."""
-    async with engine.connect() as conn:
+    async with connection(engine) as conn:
         area = await read_area(conn, area_id)
     categories = {name: category.label for name, category in CATEGORIES.items()}
     return templates.TemplateResponse(
