@@ -58,7 +58,7 @@ from areafetch.geo import (
     tile_area,
     vertex_count,
 )
-from areafetch.processors.areas import _units
+from areafetch.processors.plan import _units
 from bench._report import Figure, Report, save
 
 DATA = Path(__file__).parent / "data"

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from rich.console import Console
 
-from areafetch.cli_submit import (
+from areafetch.cli.submit import (
     AreaFileError,
     area_geometry,
     area_request,

@@ -1,4 +1,4 @@
-"""`areafetch.embedded`: which Redis/PostgreSQL `areafetch dev` uses, and the embedded servers themselves.
+"""`areafetch.devserver.embedded`: which Redis/PostgreSQL `areafetch dev` uses, and the embedded servers themselves.
 
 This machine (and CI) may run a real Redis on 6379 and PostgreSQL on 5432, so every test points
 the defaults at ports of its own: a bound but not listening socket (connections are refused) or a
@@ -24,7 +24,7 @@ import asyncpg
 import pytest
 import redis
 
-from areafetch.embedded import ServiceUrls, is_reachable, services_for_dev
+from areafetch.devserver.embedded import ServiceUrls, is_reachable, services_for_dev
 from areafetch.errors import ConfigurationError, ServiceUnavailable
 
 
@@ -168,7 +168,7 @@ def test_leftovers_of_a_killed_run_are_stopped_and_their_data_kept(data_dir: Pat
         import time
         from pathlib import Path
         import redis
-        from areafetch.embedded import services_for_dev
+        from areafetch.devserver.embedded import services_for_dev
         with services_for_dev(redis_url=None, database_url=None, data_dir=Path({str(data_dir)!r}),
                               **{_defaults(closed_port)!r}) as urls:
             with redis.Redis.from_url(urls.redis_url, decode_responses=True) as client:

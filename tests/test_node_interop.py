@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from areafetch.areas import plan_job_id
 from areafetch.config import Settings
 from areafetch.constants import AREAS_QUEUE, TEST_JOB, TEST_QUEUE
 from areafetch.db import create_engine
 from areafetch.db.areas import get_area
 from areafetch.jobs import find_spec
-from areafetch.queue import plan_job_id
 from tests.helpers import ProcessFactory, settings_env
 from tests.test_worker import db_row
 

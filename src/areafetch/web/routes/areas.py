@@ -14,13 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shapely.geometry import mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from areafetch.areas import plan_job_id
 from areafetch.categories import CATEGORIES
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
 from areafetch.errors import AreaNotFound, InvalidArea, ServiceUnavailable
 from areafetch.geo import measured_area
 from areafetch.jobs import AreaSummary, SourceName
-from areafetch.queue import enqueue_area_plan, plan_job_id
+from areafetch.queue import enqueue_area_plan
 from areafetch.web.deps import EngineDep, QueuesDep, ReadAccessDep, SettingsDep, SubmitSlotDep
 
 router = APIRouter(prefix="/api/areas", tags=["areas"])

@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 
 from areafetch.constants import ALL_QUEUES
 from areafetch.errors import ServiceUnavailable
-from areafetch.queue_admin import QueueOverview, WorkerInfo, connected_workers, queue_overview
+from areafetch.queue.admin import QueueOverview, WorkerInfo, connected_workers, queue_overview
 from areafetch.ratelimit import Limiter, LimiterStatus, Upstream, policy_for
 from areafetch.web.deps import QueuesDep, ReadAccessDep, RedisDep, SettingsDep
 

@@ -17,7 +17,7 @@ from types import FrameType
 
 from areafetch.config import Settings
 from areafetch.db import migrate
-from areafetch.embedded import services_for_dev
+from areafetch.devserver.embedded import services_for_dev
 from areafetch.log import get_logger
 
 __all__ = ["run_dev"]

@@ -15,6 +15,7 @@ from bullmq import Job, Queue
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
+from areafetch.areas import plan_job_id
 from areafetch.config import Settings
 from areafetch.constants import ALL_QUEUES
 from areafetch.errors import ServiceUnavailable
@@ -31,7 +32,6 @@ __all__ = [
     "enqueue_many",
     "enqueue_test_job",
     "find_job",
-    "plan_job_id",
 ]
 
 PayloadT = TypeVar("PayloadT", bound=JobModel)
@@ -155,10 +155,6 @@ async def enqueue_test_job(queues: Queues, payload: TestJobPayload, *, delay_ms:
 async def enqueue_area_plan(queues: Queues, area_id: uuid.UUID) -> str:
     """Queue the planning of a stored area; its job id is derived from the area id."""
     return await enqueue(queues, PLAN_AREA_SPEC, AreaRef(area_id=area_id), job_id=plan_job_id(area_id))
-
-
-def plan_job_id(area_id: uuid.UUID) -> str:
-    return f"{area_id}.plan"
 
 
 async def find_job(queues: Queues, job_id: str) -> JobPublic | None:

@@ -1,6 +1,6 @@
 """Operating the queues: counts, recent jobs, connected workers, retry and cancel.
 
-What a dashboard (the `/jobs` page, `GET /api/queues`) shows and does; producers use `queue.py`.
+What a dashboard (the `/jobs` page, `GET /api/queues`) shows and does; producers use `queue.producer`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from areafetch.constants import ALL_QUEUES
 from areafetch.errors import JobNotFound, JobStateConflict, ServiceUnavailable
-from areafetch.queue import JobState, Queues
+from areafetch.queue.producer import JobState, Queues
 
 __all__ = [
     "COUNTED_STATES",

@@ -81,7 +81,7 @@ def dev(
     ),
 ) -> None:
     """Migrations, then the web app and a worker; embedded Redis/PostgreSQL when none is reachable."""
-    from areafetch.dev import run_dev
+    from areafetch.devserver import run_dev
 
     settings = _settings(web_host=host, web_port=port)
     raise typer.Exit(run_dev(settings, data_dir=data_dir))
@@ -119,7 +119,7 @@ def submit(
     ),
 ) -> None:
     """Submit an area (GeoJSON file or --bbox) to the web app; --wait follows it to the end."""
-    from areafetch.cli_submit import EXIT_INVALID, AreaFileError, area_request, load_area_file, run_submit
+    from areafetch.cli.submit import EXIT_INVALID, AreaFileError, area_request, load_area_file, run_submit
 
     if (area_file is None) == (bbox is None):
         raise typer.BadParameter("give an area file or --bbox W S E N (one of them)")
@@ -146,7 +146,7 @@ def status(
     areas: Annotated[int, typer.Option(help="how many recent areas to show", min=1, max=1000)] = 10,
 ) -> None:
     """Print queues, rate limiters, workers and recent areas (read from Redis and PostgreSQL)."""
-    from areafetch.cli_status import run_status
+    from areafetch.cli.status import run_status
 
     raise typer.Exit(run_status(_settings(), areas_limit=areas))
 
