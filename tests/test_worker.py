@@ -190,13 +190,14 @@ async def test_sigterm_force_closes_a_job_past_the_grace_period(
     assert worker.events("job.interrupted", job_id=job_id)
 
 
-def test_web_does_not_import_processors() -> None:
+def test_web_imports_no_processor_upstream_client_or_osmium() -> None:
     import subprocess
     import sys
 
     code = (
         "import sys, areafetch.web.app, areafetch.queue;"
-        "bad = [m for m in sys.modules if m.startswith(('areafetch.processors', 'areafetch.worker'))];"
+        "bad = [m for m in sys.modules if m.startswith(('areafetch.processors', 'areafetch.worker',"
+        " 'areafetch.providers', 'osmium'))];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

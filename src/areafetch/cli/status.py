@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import Any
 
 from redis.exceptions import RedisError
 from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
+from areafetch.areas import RATE_LIMITED_SOURCES
 from areafetch.config import Settings
 from areafetch.constants import ALL_QUEUES
 from areafetch.db import create_engine, redacted
@@ -24,7 +25,7 @@ from areafetch.db.area_reads import AreaOverview, recent_areas
 from areafetch.db.place_reads import read_connection
 from areafetch.errors import ServiceUnavailable
 from areafetch.queue import Queues
-from areafetch.ratelimit import Limiter, LimiterStatus, Upstream, policy_for
+from areafetch.ratelimit import Limiter, LimiterStatus, policy_for
 from areafetch.redis import create_client, redacted_url
 
 __all__ = [
@@ -108,7 +109,7 @@ async def _read_redis(settings: Settings, report: StatusReport) -> None:
             counts = await queue.getJobCounts(*JOB_STATES)
             workers = _workers(name, await queue.get_workers())
             report.queues.append(QueueStatus(name, {k: int(v) for k, v in counts.items()}, workers))
-        for upstream in get_args(Upstream):
+        for upstream in RATE_LIMITED_SOURCES:
             limiter = Limiter(
                 client, upstream, policy_for(settings, upstream), namespace=settings.limiter_namespace
             )

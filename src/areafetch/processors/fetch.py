@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from bullmq import UnrecoverableError
 
+from areafetch.areas import Place
 from areafetch.db import areas as area_queries
 from areafetch.db.places import upsert_area_places
 from areafetch.errors import InvalidArea, UpstreamRejected, UpstreamThrottled
@@ -22,7 +23,6 @@ from areafetch.metrics import PLACES_WRITTEN
 from areafetch.processors._shared import fail_area, log
 from areafetch.processors.base import JobContext
 from areafetch.providers import TileTooLarge, extract_place_chunks
-from areafetch.providers.base import Place
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection

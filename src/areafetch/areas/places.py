@@ -1,14 +1,14 @@
-"""What every upstream client returns: places in one shape, whatever the source."""
+"""A place: what every upstream client returns and the database stores, in one shape whatever the source."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Place", "Source"]
+from areafetch.areas.sources import Source
 
-Source = Literal["overpass", "google_places", "osm_extract"]
+__all__ = ["Place"]
 
 
 class Place(BaseModel):
