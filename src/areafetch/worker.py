@@ -36,7 +36,8 @@ from areafetch.metrics import JOB_DURATION, JOBS, MetricsPublisher
 from areafetch.processors import PROCESSORS, JobContext, Resources
 from areafetch.processors.upstreams import open_upstreams
 from areafetch.queue.scripts import move_active_to_wait
-from areafetch.redis import connection_options, create_client, redacted_url
+from areafetch.redaction import redacted_url
+from areafetch.redis import connection_options, create_client
 
 __all__ = ["WorkerProcess", "run_worker", "served_queues"]
 

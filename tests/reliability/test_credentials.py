@@ -8,9 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from areafetch.config import Settings
-from areafetch.db.engine import async_url, create_engine, redacted
+from areafetch.db.engine import async_url, create_engine
 from areafetch.queue import Queues
-from areafetch.redis import connection_options, create_client, redacted_url
+from areafetch.redaction import redacted_url
+from areafetch.redis import connection_options, create_client
 from areafetch.web.app import create_app
 from tests.helpers import free_port
 
@@ -70,7 +71,7 @@ def test_postgresql_sslmode_becomes_asyncpg_ssl(mode: str, expected: str) -> Non
 
 
 def test_postgresql_urls_are_redacted() -> None:
-    shown = redacted(f"postgresql://app:{PASSWORD}@db.example:5432/areafetch?sslmode=require")
+    shown = redacted_url(f"postgresql://app:{PASSWORD}@db.example:5432/areafetch?sslmode=require")
 
     assert "***" in shown
     assert PASSWORD not in shown

@@ -65,11 +65,11 @@ def worker(
 def migrate() -> None:
     """Create the database if needed and apply all migrations."""
     from areafetch.db import migrate as run_migrations
-    from areafetch.db import redacted
+    from areafetch.redaction import redacted_url
 
     settings = _settings()
     run_migrations(settings.database_url)
-    typer.echo(f"migrated {redacted(settings.database_url)}")
+    typer.echo(f"migrated {redacted_url(settings.database_url)}")
 
 
 @app.command()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from redis.exceptions import RedisError
 from rich.console import Console, JustifyMethod
@@ -20,60 +19,29 @@ from rich.table import Table
 from areafetch.areas import RATE_LIMITED_SOURCES
 from areafetch.config import Settings
 from areafetch.constants import ALL_QUEUES
-from areafetch.db import create_engine, redacted
+from areafetch.db import create_engine
 from areafetch.db.area_reads import AreaOverview, recent_areas
 from areafetch.db.place_reads import read_connection
 from areafetch.errors import ServiceUnavailable
-from areafetch.queue import Queues
+from areafetch.queue import JOB_STATES, Queues
+from areafetch.queue.admin import WorkerInfo, connected_workers
 from areafetch.ratelimit import Limiter, LimiterStatus, policy_for
-from areafetch.redis import create_client, redacted_url
+from areafetch.redaction import redacted_url
+from areafetch.redis import create_client
 
 __all__ = [
-    "JOB_STATES",
     "QueueStatus",
     "StatusReport",
-    "WorkerInfo",
     "collect_status",
     "render_status",
     "run_status",
 ]
-
-JOB_STATES = (
-    "waiting",
-    "prioritized",
-    "delayed",
-    "active",
-    "waiting-children",
-    "paused",
-    "completed",
-    "failed",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    """One worker serving a queue, from Redis' CLIENT LIST (a bullmq Worker holds several connections).
-
-    Attributes:
-        queue: the queue it serves.
-        name: the worker's name (areafetch names them ``host:pid``), else a connection's address.
-        connections: its connections to Redis.
-        age_s: how long its oldest connection has been open.
-        idle_s: the shortest idle time among its connections.
-    """
-
-    queue: str
-    name: str
-    connections: int
-    age_s: int
-    idle_s: int
 
 
 @dataclass(frozen=True, slots=True)
 class QueueStatus:
     name: str
     counts: dict[str, int]
-    workers: list[WorkerInfo]
 
 
 @dataclass(slots=True)
@@ -81,6 +49,7 @@ class StatusReport:
     """Everything `areafetch status` shows; `problems` names the services that could not be read."""
 
     queues: list[QueueStatus] = field(default_factory=list)
+    workers: list[WorkerInfo] = field(default_factory=list)
     limiters: list[LimiterStatus] = field(default_factory=list)
     areas: list[AreaOverview] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -107,44 +76,19 @@ async def _read_redis(settings: Settings, report: StatusReport) -> None:
         for name in ALL_QUEUES:
             queue = queues.get(name)
             counts = await queue.getJobCounts(*JOB_STATES)
-            workers = _workers(name, await queue.get_workers())
-            report.queues.append(QueueStatus(name, {k: int(v) for k, v in counts.items()}, workers))
+            report.queues.append(QueueStatus(name, {k: int(v) for k, v in counts.items()}))
+        report.workers = await connected_workers(queues)
         for upstream in RATE_LIMITED_SOURCES:
             limiter = Limiter(
                 client, upstream, policy_for(settings, upstream), namespace=settings.limiter_namespace
             )
             report.limiters.append(await limiter.status())
         report.redis_read = True
-    except (RedisError, OSError) as exc:
+    except (RedisError, OSError, ServiceUnavailable) as exc:
         report.problems.append(f"redis {redacted_url(settings.redis_url)}: {type(exc).__name__}: {exc}")
     finally:
         await queues.close()
         await client.aclose()
-
-
-def _workers(queue: str, clients: list[dict[str, Any]]) -> list[WorkerInfo]:
-    """Connections grouped by worker name (bullmq names them ``<prefix>:<queue>[:w:<worker name>]``)."""
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for client in clients:
-        _, marker, own = str(client.get("rawname", "")).partition(":w:")
-        grouped.setdefault(own if marker else str(client.get("addr", "?")), []).append(client)
-    return [
-        WorkerInfo(
-            queue=queue,
-            name=name,
-            connections=len(group),
-            age_s=max(_int(client.get("age")) for client in group),
-            idle_s=min(_int(client.get("idle")) for client in group),
-        )
-        for name, group in sorted(grouped.items())
-    ]
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
 
 
 async def _read_database(settings: Settings, report: StatusReport, *, areas_limit: int) -> None:
@@ -154,7 +98,7 @@ async def _read_database(settings: Settings, report: StatusReport, *, areas_limi
             report.areas.extend(await recent_areas(conn, limit=areas_limit))
         report.database_read = True
     except ServiceUnavailable as exc:
-        report.problems.append(f"postgresql {redacted(settings.database_url)}: {exc.detail}")
+        report.problems.append(f"postgresql {redacted_url(settings.database_url)}: {exc.detail}")
     finally:
         await engine.dispose()
 
@@ -185,8 +129,14 @@ def _queues_table(report: StatusReport) -> Table:
         table.add_column(state, justify="right")
     table.add_column("workers", justify="right")
     for queue in report.queues:
-        table.add_row(queue.name, *(str(queue.counts.get(s, 0)) for s in JOB_STATES), str(len(queue.workers)))
+        table.add_row(
+            queue.name, *(str(queue.counts.get(s, 0)) for s in JOB_STATES), str(_serving(report, queue.name))
+        )
     return table
+
+
+def _serving(report: StatusReport, queue: str) -> int:
+    return sum(queue in worker.queues for worker in report.workers)
 
 
 def _limiters_table(report: StatusReport) -> Table:
@@ -229,11 +179,12 @@ def _workers_table(report: StatusReport) -> Table:
     for column in ("queue", "worker", "connections", "connected (s)", "idle (s)"):
         table.add_column(column, justify="left" if column in ("queue", "worker") else "right")
     for queue in report.queues:
-        for worker in queue.workers:
-            table.add_row(
-                worker.queue, worker.name, str(worker.connections), str(worker.age_s), str(worker.idle_s)
-            )
-    if not any(queue.workers for queue in report.queues):
+        for worker in report.workers:
+            if queue.name in worker.queues:
+                table.add_row(
+                    queue.name, worker.name, str(worker.connections), str(worker.age_s), str(worker.idle_s)
+                )
+    if not report.workers:
         table.caption = "no worker connected"
     return table
 

@@ -30,7 +30,6 @@ import importlib.util
 import logging
 import os
 import pwd
-import re
 import signal
 import socket
 import stat
@@ -41,7 +40,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
-from urllib.parse import SplitResult, parse_qs, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qs, quote, unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -49,6 +48,7 @@ from redis.retry import Retry
 
 from areafetch.config import Settings
 from areafetch.errors import ConfigurationError, ServiceUnavailable
+from areafetch.redaction import redacted_url
 
 __all__ = [
     "DATABASE_URL_VARIABLE",
@@ -126,8 +126,8 @@ def _addresses(url: str) -> list[_Address]:
         if scheme in {"postgresql", "postgres"} or scheme.startswith("postgresql+"):
             return _postgres_addresses(parts)
     except ValueError as error:  # a port that is not a number
-        raise ValueError(f"cannot tell where to connect for {_redacted(url)}: {error}") from None
-    raise ValueError(f"not a redis://, rediss://, unix:// or postgresql:// URL: {_redacted(url)}")
+        raise ValueError(f"cannot tell where to connect for {redacted_url(url)}: {error}") from None
+    raise ValueError(f"not a redis://, rediss://, unix:// or postgresql:// URL: {redacted_url(url)}")
 
 
 def _postgres_addresses(parts: SplitResult) -> list[_Address]:
@@ -157,16 +157,6 @@ def _split_host_port(hostinfo: str) -> tuple[str, str]:
         return host, rest.removeprefix(":")
     host, _, port = hostinfo.partition(":")
     return unquote(host), port
-
-
-def _redacted(url: str) -> str:
-    """The URL with any password replaced by `***`, for logs and error messages."""
-    parts = urlsplit(url)
-    userinfo, at, hostinfo = parts.netloc.rpartition("@")
-    if at and ":" in userinfo:
-        parts = parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{hostinfo}")
-    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
-    return urlunsplit(parts._replace(query=query))
 
 
 # --- the decision --------------------------------------------------------------------------------
@@ -215,15 +205,17 @@ def _choose(service: str, variable: str, configured: str | None, default: str) -
         if not reachable:
             raise ServiceUnavailable(
                 service,
-                f"{variable} is set to {_redacted(configured)} but nothing answers there; "
+                f"{variable} is set to {redacted_url(configured)} but nothing answers there; "
                 f"start that server or unset {variable} to let `areafetch dev` use a local or embedded one",
             )
-        logger.info("%s: using configured %s (%s)", service, _redacted(configured), variable)
+        logger.info("%s: using configured %s (%s)", service, redacted_url(configured), variable)
         return configured
     if is_reachable(default):
-        logger.info("%s: using local default %s", service, _redacted(default))
+        logger.info("%s: using local default %s", service, redacted_url(default))
         return default
-    logger.info("%s: nothing answers at %s; an embedded server will be started", service, _redacted(default))
+    logger.info(
+        "%s: nothing answers at %s; an embedded server will be started", service, redacted_url(default)
+    )
     return None
 
 

@@ -1,6 +1,7 @@
 """Everything that knows BullMQ: the producer, the area flows, the dashboard's admin, the scripts."""
 
 from areafetch.queue.producer import (
+    JOB_STATES,
     JobPublic,
     JobState,
     Queues,
@@ -13,6 +14,7 @@ from areafetch.queue.producer import (
 )
 
 __all__ = [
+    "JOB_STATES",
     "JobPublic",
     "JobState",
     "Queues",

@@ -14,10 +14,9 @@ from redis.exceptions import RedisError
 
 from areafetch.constants import ALL_QUEUES
 from areafetch.errors import JobNotFound, JobStateConflict, ServiceUnavailable
-from areafetch.queue.producer import JobState, Queues
+from areafetch.queue.producer import JOB_STATES, Queues
 
 __all__ = [
-    "COUNTED_STATES",
     "JobSummary",
     "QueueOverview",
     "WorkerInfo",
@@ -27,16 +26,6 @@ __all__ = [
     "retry_job",
 ]
 
-COUNTED_STATES: tuple[JobState, ...] = (
-    "waiting",
-    "delayed",
-    "active",
-    "completed",
-    "failed",
-    "prioritized",
-    "waiting-children",
-)
-_RECENT_STATES = ("active", "waiting", "delayed", "prioritized", "waiting-children", "failed", "completed")
 _CANCELLABLE = frozenset({"waiting", "delayed", "prioritized"})
 
 
@@ -62,12 +51,14 @@ class QueueOverview(BaseModel):
 
 
 class WorkerInfo(BaseModel):
-    """A worker connection as Redis sees it (`CLIENT LIST`), merged over the queues it serves."""
+    """A worker as Redis sees it (`CLIENT LIST`): a bullmq Worker holds several connections, merged here
+    by the worker's name over the queues it serves."""
 
-    name: str = Field(description="the worker's Redis client name")
-    address: str
-    age_s: int = Field(description="seconds since the connection was opened")
-    idle_s: int
+    name: str = Field(description="the worker's name (areafetch names them host:pid), else its address")
+    address: str = Field(description="the address of its first connection")
+    connections: int = Field(description="its connections to Redis")
+    age_s: int = Field(description="seconds since its oldest connection was opened")
+    idle_s: int = Field(description="the shortest idle time among its connections")
     queues: list[str]
 
 
@@ -75,39 +66,43 @@ async def queue_overview(queues: Queues, name: str, *, recent: int = 20) -> Queu
     """Counts per state and the `recent` newest jobs of the queue `name`."""
     queue = queues.get(name)
     try:
-        counts = await queue.getJobCounts(*COUNTED_STATES)
-        jobs: list[Job] = await queue.getJobs(list(_RECENT_STATES), 0, max(recent - 1, 0), False)
+        counts = await queue.getJobCounts(*JOB_STATES)
+        jobs: list[Job] = await queue.getJobs(list(JOB_STATES), 0, max(recent - 1, 0), False)
         summaries = [await _summary(queues, name, job) for job in jobs if job is not None]
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
     summaries.sort(key=lambda job: job.created_at, reverse=True)
     return QueueOverview(
         name=name,
-        counts={state: int(counts.get(state, 0)) for state in COUNTED_STATES},
+        counts={state: int(counts.get(state, 0)) for state in JOB_STATES},
         recent=summaries[:recent],
     )
 
 
 async def connected_workers(queues: Queues) -> list[WorkerInfo]:
-    """Workers connected to any of our queues, one entry per connection."""
-    found: dict[tuple[str, str], WorkerInfo] = {}
+    """Workers connected to any of our queues, one entry per worker."""
+    connections: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     try:
         for queue_name in ALL_QUEUES:
             for client in await queues.get(queue_name).get_workers():
-                key = (str(client.get("rawname", "")), str(client.get("addr", "")))
-                info = found.get(key)
-                if info is None:
-                    info = found[key] = WorkerInfo(
-                        name=key[0],
-                        address=key[1],
-                        age_s=_int(client.get("age")),
-                        idle_s=_int(client.get("idle")),
-                        queues=[],
-                    )
-                info.queues.append(queue_name)
+                # bullmq names a worker's connections `<prefix>:<queue>[:w:<worker name>]`
+                _, marker, own = str(client.get("rawname", "")).partition(":w:")
+                name = own if marker else str(client.get("addr", "?"))
+                connections.setdefault(name, []).append((queue_name, client))
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
-    return sorted(found.values(), key=lambda worker: (worker.queues, worker.name, worker.address))
+    workers = [
+        WorkerInfo(
+            name=name,
+            address=str(group[0][1].get("addr", "")),
+            connections=len(group),
+            age_s=max(_int(client.get("age")) for _, client in group),
+            idle_s=min(_int(client.get("idle")) for _, client in group),
+            queues=list(dict.fromkeys(queue_name for queue_name, _ in group)),
+        )
+        for name, group in connections.items()
+    ]
+    return sorted(workers, key=lambda worker: (worker.queues, worker.name))
 
 
 async def retry_job(queues: Queues, job_id: str) -> str:

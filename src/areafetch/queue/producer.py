@@ -20,9 +20,11 @@ from areafetch.config import Settings
 from areafetch.constants import ALL_QUEUES
 from areafetch.errors import ServiceUnavailable
 from areafetch.jobs import PLAN_AREA_SPEC, TEST_JOB_SPEC, AreaRef, JobModel, JobSpec, TestJobPayload
-from areafetch.redis import create_client, redacted_url
+from areafetch.redaction import redacted_url
+from areafetch.redis import create_client
 
 __all__ = [
+    "JOB_STATES",
     "JobPublic",
     "JobState",
     "Queues",
@@ -37,11 +39,18 @@ __all__ = [
 PayloadT = TypeVar("PayloadT", bound=JobModel)
 
 JobState = Literal[
-    "waiting", "delayed", "active", "completed", "failed", "prioritized", "waiting-children", "unknown"
+    "waiting",
+    "prioritized",
+    "delayed",
+    "active",
+    "waiting-children",
+    "paused",
+    "completed",
+    "failed",
+    "unknown",
 ]
-
-
-_KNOWN_STATES = frozenset(get_args(JobState))
+# BullMQ's job states, in the order a job passes through them ("unknown": a state this version does not know).
+JOB_STATES: tuple[JobState, ...] = tuple(state for state in get_args(JobState) if state != "unknown")
 
 
 class JobPublic(BaseModel):
@@ -178,7 +187,7 @@ def _to_public(job: Job, queue: str, state: str) -> JobPublic:
         id=str(job.id),
         queue=queue,
         name=str(job.name),
-        state=state if state in _KNOWN_STATES else "unknown",
+        state=state if state in JOB_STATES else "unknown",
         progress=job.progress,
         result=job.returnvalue,
         failed_reason=job.failedReason,

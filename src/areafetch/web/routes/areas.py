@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Path
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry import mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,7 +17,7 @@ from areafetch.areas import Source, plan_job_id, unconfigured_reason
 from areafetch.categories import CATEGORIES
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
-from areafetch.errors import AreaNotFound, InvalidArea, ServiceUnavailable
+from areafetch.errors import AreaNotFound, InvalidArea, InvalidField, ServiceUnavailable
 from areafetch.geo import measured_area
 from areafetch.jobs import AreaSummary
 from areafetch.queue import enqueue_area_plan
@@ -110,7 +109,7 @@ async def create_area(
     try:
         geometry, area_km2 = await anyio.to_thread.run_sync(measure, body.area or list(body.bbox or ()))
     except InvalidArea as exc:
-        raise invalid_field(field, str(exc)) from exc
+        raise InvalidField(field, str(exc)) from exc
     area_id = uuid.uuid4()
     async with engine.begin() as conn:
         await area_queries.create_area(
@@ -162,10 +161,4 @@ def check_sources_configured(body: AreaCreate, settings: Settings) -> None:
     for source in body.sources:
         reason = unconfigured_reason(source, settings)
         if reason is not None:
-            raise invalid_field("sources", reason)
-
-
-def invalid_field(field: str, message: str) -> RequestValidationError:
-    return RequestValidationError(
-        [{"type": "value_error", "loc": ("body", field), "msg": message, "input": None}]
-    )
+            raise InvalidField("sources", reason)

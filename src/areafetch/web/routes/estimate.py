@@ -11,11 +11,11 @@ from areafetch.areas import RATE_LIMITED_SOURCES, Source
 from areafetch.areas.budget import budget_refusals, fits_budget
 from areafetch.areas.planning import calls_per_source, plan_options, tiled_sources
 from areafetch.config import Settings
-from areafetch.errors import InvalidArea, ServiceUnavailable
+from areafetch.errors import InvalidArea, InvalidField, ServiceUnavailable
 from areafetch.geo import AreaPlan, plan_area
 from areafetch.ratelimit import Limiter, LimiterStatus, policy_for
 from areafetch.web.deps import RedisDep, SettingsDep, WriteAccessDep
-from areafetch.web.routes.areas import AreaCreate, check_sources_configured, invalid_field
+from areafetch.web.routes.areas import AreaCreate, check_sources_configured
 
 router = APIRouter(prefix="/api/areas", tags=["areas"])
 
@@ -54,7 +54,7 @@ async def estimate_area(
     try:
         plan: AreaPlan = await anyio.to_thread.run_sync(plan_area, area, tiled_sources(body.sources), options)
     except InvalidArea as exc:
-        raise invalid_field(field, str(exc)) from exc
+        raise InvalidField(field, str(exc)) from exc
     calls = calls_per_source(plan, body.sources)
     total = sum(calls.values())
     statuses = await _limiter_statuses(redis, settings, calls)
