@@ -19,9 +19,9 @@ from areafetch.areas.budget import budget_refusals, fits_budget
 from areafetch.errors import BudgetExhausted, LimiterTimeout, ServiceUnavailable
 from areafetch.ratelimit import Grant, Limiter, LimitPolicy
 from areafetch.redis import create_client
+from tests.helpers import REDIS_URL
 from tests.ratelimit import _procs
 from tests.ratelimit._proxy import CuttableProxy
-from tests.ratelimit.conftest import REDIS_URL
 
 MakeLimiter = Callable[..., Limiter]
 

@@ -8,11 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from tests.fakes.fixtures import google_places_fake, helsinki_data, helsinki_pbf, overpass_fake
-from tests.test_areas_pipeline import _fresh_limiters, area_settings
 
 __all__ = [
-    "_fresh_limiters",
-    "area_settings",
     "google_places_fake",
     "helsinki_data",
     "helsinki_pbf",

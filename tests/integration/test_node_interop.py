@@ -24,8 +24,7 @@ from areafetch.constants import AREAS_QUEUE, TEST_JOB, TEST_QUEUE
 from areafetch.db import create_engine
 from areafetch.db.areas import get_area
 from areafetch.jobs import find_spec
-from tests.helpers import ProcessFactory, settings_env
-from tests.test_worker import db_row
+from tests.helpers import ProcessFactory, db_row, settings_env
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "node-producer"

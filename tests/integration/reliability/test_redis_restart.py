@@ -16,10 +16,9 @@ from areafetch.config import Settings
 from areafetch.constants import AREAS_QUEUE
 from areafetch.redis import connection_options
 from tests.fakes.overpass import OverpassFake
-from tests.helpers import ProcessFactory, eventually, settings_env
-from tests.reliability.conftest import record_fault
-from tests.test_areas_pipeline import HELSINKI_POLYGON, stored_ids, with_upstreams
-from tests.test_redis_resilience import RedisServer
+from tests.helpers import ProcessFactory, RedisServer, eventually, settings_env
+from tests.integration.reliability.conftest import record_fault
+from tests.pipeline import HELSINKI_POLYGON, stored_ids, with_upstreams
 
 pytestmark = pytest.mark.reliability
 

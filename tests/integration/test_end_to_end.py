@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 
 from areafetch.config import Settings
-from tests.helpers import ProcessFactory, eventually
-from tests.test_worker import db_row
+from tests.helpers import ProcessFactory, db_row, eventually
 
 
 async def test_test_job_over_http_is_processed_by_the_worker_process(

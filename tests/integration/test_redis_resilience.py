@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +14,7 @@ from areafetch.constants import TEST_QUEUE
 from areafetch.jobs import TestJobPayload
 from areafetch.queue import Queues, enqueue_test_job
 from areafetch.redis import connection_options
-from tests.helpers import ProcessFactory, eventually, free_port, settings_env
-from tests.test_worker import finished
+from tests.helpers import ProcessFactory, RedisServer, eventually, finished, settings_env
 
 pytestmark = pytest.mark.slow
 
@@ -70,55 +66,6 @@ async def test_job_added_after_60s_idle_starts_within_one_second_and_events_stil
         assert worker.events("bullmq.error") == []
     finally:
         await events.close()
-
-
-class RedisServer:
-    """A redis-server of this test's own, with AOF persistence as in docker-compose."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is needed for this test"
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(self.directory),
-                "--maxmemory-policy",
-                "noeviction",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while (
-            subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout
-            != b"PONG\n"
-        ):
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.parser import text_string_to_metric_families
 
 from areafetch.config import Settings
-from areafetch.constants import AREAS_QUEUE, LIMITER_KEY_PREFIX, TEST_QUEUE
+from areafetch.constants import AREAS_QUEUE, TEST_QUEUE
 from areafetch.jobs import TestJobPayload
 from areafetch.metrics import (
     REGISTRY,
@@ -27,11 +26,10 @@ from areafetch.metrics import (
     worker_key,
 )
 from areafetch.queue import Queues, enqueue_test_job
-from tests.conftest import REDIS_URL
 from tests.fakes.fixtures import TEST_USER_AGENT
 from tests.fakes.overpass import OverpassFake
-from tests.helpers import ProcessFactory, area_client, eventually, settings_env
-from tests.test_areas_pipeline import HELSINKI_POLYGON, finished_area, submit
+from tests.helpers import REDIS_URL, ProcessFactory, area_client, eventually, settings_env
+from tests.pipeline import HELSINKI_POLYGON, finished_area, submit
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -113,25 +111,7 @@ async def test_published_samples_are_read_back_and_an_expired_worker_disappears(
 
 
 @pytest.fixture
-def _fresh_limiters() -> Iterator[None]:
-    async def clear() -> None:
-        client = aioredis.Redis.from_url(REDIS_URL)
-        try:
-            keys = [key async for key in client.scan_iter(match=f"{{{LIMITER_KEY_PREFIX}:*")]
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
-
-    asyncio.run(clear())
-    yield
-    asyncio.run(clear())
-
-
-@pytest.fixture
-def overpass_settings(
-    settings: Settings, helsinki_pbf: Path, overpass_fake: OverpassFake, _fresh_limiters: None
-) -> Settings:
+def overpass_settings(settings: Settings, helsinki_pbf: Path, overpass_fake: OverpassFake) -> Settings:
     return settings.model_copy(
         update={
             "user_agent": TEST_USER_AGENT,

@@ -6,7 +6,6 @@ is searched for them: both processes' logs (at DEBUG), every Redis key of the te
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,11 +14,9 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 
 from areafetch.config import Settings
-from areafetch.constants import LIMITER_KEY_PREFIX
 from areafetch.db import create_engine
-from tests.conftest import REDIS_URL
 from tests.fakes.google_places import GooglePlacesFake
-from tests.helpers import ProcessFactory, eventually, settings_env
+from tests.helpers import REDIS_URL, ProcessFactory, eventually, settings_env
 
 pytestmark = pytest.mark.reliability
 
@@ -30,35 +27,17 @@ SECRETS = (GOOGLE_KEY, TOKEN_A, TOKEN_B, "secret-google-key", "never-show-me")
 BBOX = [24.935, 60.165, 24.945, 60.17]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_limiters() -> Iterator[None]:
-    """The Google limiter's shared state is global: start and end without it."""
-
-    async def clear() -> None:
-        client = aioredis.Redis.from_url(REDIS_URL)
-        try:
-            keys = [key async for key in client.scan_iter(match=f"{{{LIMITER_KEY_PREFIX}:*")]
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
-
-    asyncio.run(clear())
-    yield
-    asyncio.run(clear())
-
-
 def assert_no_secret(where: str, content: str) -> None:
     for secret in SECRETS:
         assert secret not in content, f"{secret!r} found in {where}"
 
 
-async def redis_dump(prefix: str) -> str:
+async def redis_dump(prefix: str, limiter_namespace: str) -> str:
     """Every key and value of the test's prefix (and the limiters), as text."""
     client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
     parts: list[str] = []
     try:
-        for pattern in (f"{prefix}:*", f"{{{LIMITER_KEY_PREFIX}:*"):
+        for pattern in (f"{prefix}:*", f"{{{limiter_namespace}:*"):
             async for key in client.scan_iter(match=pattern, count=1000):
                 kind = await client.type(key)
                 value: object
@@ -174,7 +153,7 @@ async def test_key_and_tokens_never_appear_anywhere(
         )
     assert "areafetch_upstream_calls_total" in metrics.text
     assert_no_secret("/metrics", metrics.text)
-    assert_no_secret("Redis", await redis_dump(settings.queue_prefix))
+    assert_no_secret("Redis", await redis_dump(settings.queue_prefix, settings.limiter_namespace))
     assert_no_secret("PostgreSQL", await areas_rows(settings))
     worker.signal()
     web.signal()

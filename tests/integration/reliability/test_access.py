@@ -14,11 +14,9 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from areafetch.config import Settings
-from areafetch.constants import LIMITER_KEY_PREFIX
 from areafetch.web.access import json_depth_exceeds, token_matches
 from areafetch.web.app import create_app
-from tests.conftest import REDIS_URL
-from tests.helpers import free_port
+from tests.helpers import REDIS_URL, free_port
 
 pytestmark = pytest.mark.reliability
 
@@ -48,7 +46,7 @@ def make_api(settings: Settings) -> ApiFactory:
 async def delete_submission_limits(settings: Settings) -> None:
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
-        pattern = f"{{{LIMITER_KEY_PREFIX}:submit:{settings.queue_prefix}:*"
+        pattern = f"{{{settings.limiter_namespace}:submit:{settings.queue_prefix}:*"
         keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
         if keys:
             await client.delete(*keys)

@@ -13,33 +13,8 @@ from areafetch.config import Settings
 from areafetch.constants import TEST_JOB, TEST_QUEUE
 from areafetch.db import create_engine, get_test_job_run, test_job_runs
 from areafetch.jobs import TestJobPayload
-from areafetch.queue import JobPublic, Queues, enqueue_test_job, find_job
-from tests.helpers import ProcessFactory, eventually, settings_env
-
-
-async def finished(queues: Queues, job_id: str, *, timeout_s: float = 30) -> JobPublic:
-    async def probe() -> JobPublic | None:
-        job = await find_job(queues, job_id)
-        return job if job and job.state in {"completed", "failed"} else None
-
-    return await eventually(probe, timeout_s=timeout_s, what=f"job {job_id} to finish")
-
-
-async def in_state(queues: Queues, job_id: str, state: str, *, timeout_s: float = 30) -> JobPublic:
-    async def probe() -> JobPublic | None:
-        job = await find_job(queues, job_id)
-        return job if job and job.state == state else None
-
-    return await eventually(probe, timeout_s=timeout_s, what=f"job {job_id} to be {state}")
-
-
-async def db_row(settings: Settings, job_id: str) -> dict[str, object] | None:
-    engine = create_engine(settings.database_url)
-    try:
-        async with engine.connect() as conn:
-            return await get_test_job_run(conn, job_id=job_id)
-    finally:
-        await engine.dispose()
+from areafetch.queue import Queues, enqueue_test_job, find_job
+from tests.helpers import ProcessFactory, db_row, finished, settings_env
 
 
 async def test_worker_processes_test_job_and_records_it(

@@ -6,158 +6,30 @@ import asyncio
 import os
 import signal
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
-import redis.asyncio as aioredis
 import shapely
-from pydantic import SecretStr
-from sqlalchemy import func, select
 
 from areafetch.config import Settings
-from areafetch.constants import LIMITER_KEY_PREFIX
-from areafetch.db import create_engine
-from areafetch.db.tables import area_places, places, tiles
 from areafetch.web.app import create_app
 from tests.fakes.cafes import cafe_ids, write_cafes
 from tests.fakes.expected import expected_google_places, expected_osm_keys
-from tests.fakes.fixtures import TEST_USER_AGENT
 from tests.fakes.google_places import GooglePlacesFake
 from tests.fakes.overpass import OverpassFake, OverpassFault
 from tests.helpers import ProcessFactory, area_client, eventually, settings_env
-
-# Inside the Helsinki extract (about 24.935-24.953 E, 60.164-60.179 N), not a plain rectangle.
-HELSINKI_POLYGON: dict[str, Any] = {
-    "type": "Polygon",
-    "coordinates": [
-        [
-            [24.936, 60.165],
-            [24.952, 60.1655],
-            [24.9525, 60.178],
-            [24.944, 60.1785],
-            [24.937, 60.172],
-            [24.936, 60.165],
-        ]
-    ],
-}
-CATEGORIES = ["cafe", "restaurant", "bar", "bank", "pharmacy"]
-OSM_FILTERS = [
-    "amenity=cafe",
-    "amenity=restaurant",
-    "amenity=bar",
-    "amenity=pub",
-    "amenity=bank",
-    "amenity=pharmacy",
-]
-OVERPASS_RATE = 1.8  # the fake allows 2 queries/s per client
-
-
-@pytest.fixture(autouse=True)
-def _fresh_limiters() -> Iterator[None]:
-    """Each test starts with the upstream limiters' shared state gone (budgets, pauses)."""
-
-    async def clear() -> None:
-        client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
-        try:
-            keys = [key async for key in client.scan_iter(match=f"{{{LIMITER_KEY_PREFIX}:*")]
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
-
-    asyncio.run(clear())
-    yield
-    asyncio.run(clear())
-
-
-@pytest.fixture
-def area_settings(settings: Settings, helsinki_pbf: Path) -> Settings:
-    return settings.model_copy(
-        update={
-            "user_agent": TEST_USER_AGENT,
-            "osm_extract_path": helsinki_pbf,
-            "overpass_rate_per_s": OVERPASS_RATE,
-            "overpass_burst": 1,
-            "overpass_max_in_flight": 1,
-            "overpass_max_wait_s": 120.0,
-            "overpass_pause_min_s": 2.0,
-            "overpass_max_tile_km2": 0.1,
-            "google_places_rate_per_s": 8.0,  # 5 + 60 * 8 = 485 calls a minute, under the fake's 600
-            "google_places_burst": 5,
-            "max_split_depth": 8,
-            "lock_duration_ms": 5000,
-            "stalled_interval_ms": 2000,
-            "worker_concurrency": 4,
-        }
-    )
-
-
-def with_upstreams(
-    settings: Settings, overpass: OverpassFake | None = None, google: GooglePlacesFake | None = None
-) -> Settings:
-    update: dict[str, Any] = {}
-    if overpass is not None:
-        update["overpass_url"] = overpass.interpreter_url
-    if google is not None:
-        update["google_places_url"] = google.url
-        update["google_api_key"] = SecretStr(google.api_key)
-    return settings.model_copy(update=update)
-
-
-async def submit(client: httpx.AsyncClient, **body: Any) -> str:
-    response = await client.post("/api/areas", json={"name": "helsinki", **body})
-    assert response.status_code == 202, response.text
-    area_id: str = response.json()["area_id"]
-    return area_id
-
-
-async def submit_and_wait(settings: Settings, **body: Any) -> tuple[str, dict[str, Any]]:
-    """Submit an area through the web app and wait until it completes or fails."""
-    async with area_client(settings) as client:
-        area_id = await submit(client, **body)
-        return area_id, await finished_area(client, area_id)
-
-
-async def finished_area(
-    client: httpx.AsyncClient, area_id: str, *, timeout_s: float = 120, seen: list[int] | None = None
-) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        area: dict[str, Any] = (await client.get(f"/api/areas/{area_id}")).json()
-        if seen is not None:
-            seen.append(area["progress"]["tiles_done"])
-        return area if area["state"] in {"completed", "failed"} else None
-
-    return await eventually(probe, timeout_s=timeout_s, interval_s=0.1, what=f"area {area_id}")
-
-
-async def stored_ids(settings: Settings, area_id: str, source: str) -> list[str]:
-    engine = create_engine(settings.database_url)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(
-                select(places.c.source_id)
-                .select_from(area_places.join(places, places.c.id == area_places.c.place_id))
-                .where(area_places.c.area_id == uuid.UUID(area_id), places.c.source == source)
-            )
-            return [row[0] for row in rows]
-    finally:
-        await engine.dispose()
-
-
-async def tile_count(settings: Settings, area_id: str) -> int:
-    engine = create_engine(settings.database_url)
-    try:
-        async with engine.connect() as conn:
-            count = await conn.scalar(
-                select(func.count()).select_from(tiles).where(tiles.c.area_id == uuid.UUID(area_id))
-            )
-            return int(count or 0)
-    finally:
-        await engine.dispose()
+from tests.pipeline import (
+    CATEGORIES,
+    HELSINKI_POLYGON,
+    OSM_FILTERS,
+    OVERPASS_RATE,
+    finished_area,
+    stored_ids,
+    submit,
+    submit_and_wait,
+    tile_count,
+    with_upstreams,
+)
 
 
 async def test_helsinki_from_overpass_and_extract_equals_the_extract_computed_independently(

@@ -13,8 +13,8 @@ from areafetch.config import Settings
 from tests.fakes.expected import expected_osm_keys
 from tests.fakes.overpass import OverpassFake, OverpassFault
 from tests.helpers import ProcessFactory, area_client, eventually, settings_env
-from tests.reliability.conftest import record_fault
-from tests.test_areas_pipeline import (
+from tests.integration.reliability.conftest import record_fault
+from tests.pipeline import (
     CATEGORIES,
     HELSINKI_POLYGON,
     OSM_FILTERS,
