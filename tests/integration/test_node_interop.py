@@ -26,7 +26,7 @@ from areafetch.db.areas import get_area
 from areafetch.jobs import find_spec
 from tests.helpers import ProcessFactory, db_row, settings_env
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "node-producer"
 CACHE = REPO / ".cache" / "node-producer"  # git-ignored: node_modules survive between runs
 
