@@ -17,7 +17,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from areafetch.errors import ServiceUnavailable
 
-__all__ = ["PING_AFTER_IDLE_S", "async_url", "connection", "create_engine", "redacted", "transaction"]
+__all__ = ["PING_AFTER_IDLE_S", "async_url", "connection", "create_engine", "transaction"]
 
 PING_AFTER_IDLE_S: Final = 1.0
 """A pooled connection idle for longer than this is pinged before it is handed out."""
@@ -115,11 +115,6 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             yield conn
     except _UNREACHABLE as exc:
         raise ServiceUnavailable("postgresql", f"{type(exc).__name__}: {exc}"[:300]) from exc
-
-
-def redacted(database_url: str) -> str:
-    """The URL with its password hidden, for logs and errors."""
-    return make_url(database_url).render_as_string(hide_password=True)
 
 
 async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
