@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -124,6 +125,8 @@ async def create_area(
             categories=body.categories,
             job_id=plan_job_id(area_id),
         )
+    if settings.test_fault == "exit_after_area_commit":
+        os._exit(70)  # a crash here leaves the area with no job: the workers' reconciler queues it
     try:
         job_id = await enqueue_area_plan(queues, area_id)
     except ServiceUnavailable:
