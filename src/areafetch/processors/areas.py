@@ -28,7 +28,6 @@ from areafetch.geo import (
     contains_many,
     parse_area,
     plan_area,
-    split_circle,
     split_tile,
 )
 from areafetch.jobs import (
@@ -43,8 +42,10 @@ from areafetch.jobs import (
 from areafetch.log import get_logger
 from areafetch.metrics import PLACES_WRITTEN
 from areafetch.processors.base import JobContext
+from areafetch.processors.google_cover import fetch_circle_region
 from areafetch.providers import TileTooLarge, extract_place_chunks
 from areafetch.providers.base import Place
+from areafetch.providers.google_places import NearbyResult
 from areafetch.queue import default_job_options
 
 if TYPE_CHECKING:
@@ -291,7 +292,7 @@ async def _fetch(
     if source == "overpass":
         return await _fetch_overpass(Tile.model_validate(unit), area, categories, ctx, tally, max_depth)
     if source == "google_places":
-        return await _fetch_google(Circle.model_validate(unit), area, categories, ctx, tally, max_depth)
+        return await _fetch_google(Circle.model_validate(unit), area, categories, ctx, tally)
     raise UnrecoverableError(f"unknown source {source!r}")
 
 
@@ -311,24 +312,19 @@ async def _fetch_overpass(
 
 
 async def _fetch_google(
-    circle: Circle, area: Any, categories: tuple[str, ...], ctx: JobContext, tally: _Tally, depth_left: int
+    circle: Circle, area: Any, categories: tuple[str, ...], ctx: JobContext, tally: _Tally
 ) -> list[Place]:
     client = ctx.resources.upstreams.google_places
     if client is None:
         raise UpstreamRejected("google_places needs AREAFETCH_GOOGLE_API_KEY")
-    result = await _call(
-        tally, lambda: client.search_nearby(circle.lon, circle.lat, circle.radius_m, categories)
-    )
-    if not result.capped:
-        return list(result.places)
-    if depth_left <= 0:
-        log.warning("google.capped_at_max_depth", circle=circle.id, radius_m=circle.radius_m)
-        return list(result.places)
-    tally.splits += 1
-    found = list(result.places)
-    for child in split_circle(circle, parts=7, area=area):
-        found += await _fetch_google(child, area, categories, ctx, tally, depth_left - 1)
-    return found
+
+    async def search(asked: Circle) -> NearbyResult:
+        return await _call(
+            tally, lambda: client.search_nearby(asked.lon, asked.lat, asked.radius_m, categories)
+        )
+
+    max_calls = ctx.resources.settings.max_upstream_calls_per_job
+    return await fetch_circle_region(circle, area, search, max_calls=max_calls)
 
 
 async def _call(tally: _Tally, request: Callable[[], Awaitable[T]]) -> T:
