@@ -46,6 +46,7 @@ from areafetch.processors.google_cover import fetch_circle_region
 from areafetch.providers import TileTooLarge, extract_place_chunks
 from areafetch.providers.base import Place
 from areafetch.providers.google_places import NearbyResult
+from areafetch.providers.google_prices import money_refusal
 from areafetch.queue import default_job_options
 
 if TYPE_CHECKING:
@@ -148,6 +149,10 @@ async def _check_budget(ctx: JobContext, calls: dict[str, int]) -> None:
         limiter = ctx.resources.upstreams.limiters.get(source)
         if limiter is not None and needed and not await limiter.can_afford(needed):
             status = await limiter.status()
+            if source == "google_places" and (
+                reason := money_refusal(needed, status.requests_left, settings)
+            ):
+                raise _Refused(reason)
             raise _Refused(
                 f"the area needs {needed} {source} calls but only {status.requests_left} "
                 "are left in today's budget"

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from areafetch.config import Settings
 from areafetch.errors import InvalidArea, ServiceUnavailable
 from areafetch.geo import AreaPlan, PlannedSource, PlanOptions, plan_area
+from areafetch.providers.google_prices import money_refusal, price_usd
 from areafetch.ratelimit import Limiter, Upstream, policy_for
 from areafetch.web.deps import RedisDep, SettingsDep, WriteAccessDep
 from areafetch.web.routes.areas import AreaCreate, check_sources_configured, invalid_field
@@ -24,6 +25,11 @@ class SourceEstimate(BaseModel):
     upstream_calls: int = Field(description="planned calls before any split")
     requests_left_today: int | None = Field(description="None when the source has no daily budget")
     fits_budget: bool
+    usd_at_least: float | None = Field(
+        default=None,
+        description="Google: the planned calls' list price (AREAFETCH_GOOGLE_PRICES); each planned circle is "
+        "at least one billed call, a dense area needs about 2 x places / 20",
+    )
 
 
 class AreaEstimate(BaseModel):
@@ -62,11 +68,7 @@ async def estimate_area(
             f"the area needs {total} upstream calls; the per-job cap is {settings.max_upstream_calls_per_job}"
         )
     sources = [await _source_estimate(redis, settings, source, needed) for source, needed in calls.items()]
-    reasons += [
-        f"{item.source} needs {item.upstream_calls} calls but only {item.requests_left_today} are left today"
-        for item in sources
-        if not item.fits_budget
-    ]
+    reasons += [_budget_reason(item, settings) for item in sources if not item.fits_budget]
     fits_budget = all(item.fits_budget for item in sources)
     return AreaEstimate(
         area_km2=round(plan.area_km2, 4),
@@ -79,6 +81,16 @@ async def estimate_area(
         fits_budget=fits_budget,
         accepted=not reasons,
         reasons=reasons,
+    )
+
+
+def _budget_reason(item: SourceEstimate, settings: Settings) -> str:
+    if item.source == "google_places":
+        reason = money_refusal(item.upstream_calls, item.requests_left_today, settings)
+        if reason is not None:
+            return reason
+    return (
+        f"{item.source} needs {item.upstream_calls} calls but only {item.requests_left_today} are left today"
     )
 
 
@@ -109,6 +121,11 @@ async def _source_estimate(redis: RedisDep, settings: Settings, source: str, nee
     fits = not needed or (
         not status.budget_exhausted and (status.requests_left is None or needed <= status.requests_left)
     )
+    usd = price_usd(needed, settings.google_prices) if source == "google_places" else None
     return SourceEstimate(
-        source=source, upstream_calls=needed, requests_left_today=status.requests_left, fits_budget=fits
+        source=source,
+        upstream_calls=needed,
+        requests_left_today=status.requests_left,
+        fits_budget=fits,
+        usd_at_least=usd,
     )
