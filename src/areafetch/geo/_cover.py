@@ -34,7 +34,7 @@ from shapely.geometry.base import BaseGeometry
 
 from areafetch.geo.models import MAX_CIRCLE_RADIUS_M, Circle
 
-__all__ = ["MIN_PROOF_M", "PROOF_MARGIN", "NearbyCover"]
+__all__ = ["MIN_PROOF_M", "PROOF_MARGIN", "NearbyCover", "nearby_call_range"]
 
 NEARBY_MAX_RESULTS: Final = 20
 PROOF_MARGIN: Final = 0.999
@@ -163,3 +163,24 @@ def _lowest_point(geometry: BaseGeometry) -> tuple[float, float]:
     coords = shapely.get_coordinates(geometry)
     index = int(np.lexsort((coords[:, 0], coords[:, 1]))[0])
     return float(coords[index, 0]), float(coords[index, 1])
+
+
+CEILING_PER_FLOOR: Final = 3
+CEILING_PER_CELL: Final = 4
+
+
+def nearby_call_range(known_places: int, circles: int) -> tuple[int, int | None]:
+    """The calls a DISTANCE cover is expected to make: (floor, ceiling).
+
+    The floor is ⌈known / 20⌉ (each call returns at most 20 places), and at least one call per
+    planned circle. The ceiling, measured on the generated regions of `bench/google_calls.py`
+    (1.8-3.5 x the floor, the most where few places make a small floor), is 3 x that floor plus 4
+    per planned circle for the circles around a cell's edge; None when no place is known there
+    yet (nothing bounds the calls before a first fetch).
+    """
+    floor = max(circles, math.ceil(known_places / NEARBY_MAX_RESULTS))
+    if known_places == 0:
+        return floor, None
+    return floor, CEILING_PER_FLOOR * math.ceil(
+        known_places / NEARBY_MAX_RESULTS
+    ) + CEILING_PER_CELL * circles
