@@ -32,6 +32,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
+        if isinstance(value, dict | list):
+            value = json.dumps(value)  # how pydantic-settings reads a complex setting
         env[f"AREAFETCH_{name.upper()}"] = str(value)
     return env
 

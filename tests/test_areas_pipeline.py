@@ -23,6 +23,7 @@ from areafetch.config import Settings
 from areafetch.constants import LIMITER_KEY_PREFIX
 from areafetch.db import create_engine
 from areafetch.db.tables import area_places, places, tiles
+from areafetch.providers.google_prices import price_usd
 from areafetch.web.app import create_app
 from tests.fakes.cafes import cafe_ids, write_cafes
 from tests.fakes.expected import expected_google_places, expected_osm_keys
@@ -233,6 +234,9 @@ async def test_google_covers_the_area_finding_every_place_within_2_5_times_the_f
     floor = math.ceil(len(expected) / 20)
     print(f"\ngoogle: {len(expected)} places found with {area['upstream_calls']} calls, floor {floor}")
     assert floor < area["upstream_calls"] <= 2.5 * floor
+    billed = len(google_places_fake.billable_calls())
+    assert area["summary"]["google_calls_billed"] == billed == area["upstream_calls"]
+    assert area["summary"]["google_usd"] == price_usd(billed, settings.google_prices)
     assert all(record.status == 200 for record in google_places_fake.requests)
 
 

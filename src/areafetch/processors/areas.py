@@ -46,7 +46,7 @@ from areafetch.processors.google_cover import fetch_circle_region
 from areafetch.providers import TileTooLarge, extract_place_chunks
 from areafetch.providers.base import Place
 from areafetch.providers.google_places import NearbyResult
-from areafetch.providers.google_prices import money_refusal
+from areafetch.providers.google_prices import money_refusal, price_usd
 from areafetch.queue import default_job_options
 
 if TYPE_CHECKING:
@@ -323,10 +323,14 @@ async def _fetch_google(
     if client is None:
         raise UpstreamRejected("google_places needs AREAFETCH_GOOGLE_API_KEY")
 
+    attempts = _Tally()
+
     async def search(asked: Circle) -> NearbyResult:
-        return await _call(
-            tally, lambda: client.search_nearby(asked.lon, asked.lat, asked.radius_m, categories)
+        result = await _call(
+            attempts, lambda: client.search_nearby(asked.lon, asked.lat, asked.radius_m, categories)
         )
+        tally.calls += 1  # Google bills the answers, not the 429s retried before them
+        return result
 
     max_calls = ctx.resources.settings.max_upstream_calls_per_job
     return await fetch_circle_region(circle, area, search, max_calls=max_calls)
@@ -363,6 +367,15 @@ async def finalise_area(payload: AreaRef, ctx: JobContext) -> AreaSummary:
             raise UnrecoverableError(f"no area {payload.area_id}")
         counts = await area_queries.count_places(conn, area_id=payload.area_id)
         summary = _summary(area, counts, await area_queries.places_bbox(conn, area_id=payload.area_id))
+        google_calls = (await area_queries.calls_by_source(conn, area_id=payload.area_id)).get(
+            "google_places", 0
+        )
+        summary = summary.model_copy(
+            update={
+                "google_calls_billed": google_calls,
+                "google_usd": price_usd(google_calls, ctx.resources.settings.google_prices),
+            }
+        )
         await area_queries.complete_area(
             conn, area_id=payload.area_id, summary=summary.model_dump(mode="json")
         )
