@@ -35,6 +35,7 @@ from pydantic import SecretStr
 from tests.fakes.google_places import GooglePlacesFake
 
 from areafetch.geo import Circle, cover_with_circles, split_circle
+from areafetch.geo._cover import nearby_call_range
 from areafetch.processors.google_cover import fetch_circle_region
 from areafetch.providers.google_places import GooglePlacesClient, NearbyResult
 from areafetch.ratelimit import Limiter, LimitPolicy
@@ -123,6 +124,13 @@ class Run:
     throttled: int
     seconds: float
     usd: float
+    estimate: tuple[int, int | None]
+    """`nearby_call_range` with every place of the region known (as after a first fetch)."""
+
+    @property
+    def in_estimate(self) -> bool:
+        floor, ceiling = self.estimate
+        return floor <= self.calls and (ceiling is None or self.calls <= ceiling)
 
     @property
     def completeness(self) -> float:
@@ -272,6 +280,7 @@ async def measure(region: Region, fake: GooglePlacesFake, redis_url: str) -> lis
                         throttled=sum(1 for r in fake.requests if r.status == 429),
                         seconds=seconds,
                         usd=counter.calls * price / 1000,
+                        estimate=nearby_call_range(len(expected), len(cover_with_circles(region.polygon))),
                     )
                 )
                 print(_row(runs[-1]), flush=True)
@@ -283,13 +292,14 @@ async def measure(region: Region, fake: GooglePlacesFake, redis_url: str) -> lis
 def _row(run: Run) -> str:
     return (
         f"| {run.region} | {run.strategy} | {run.places} | {run.floor} | {run.calls} | {run.over_floor:.2f} | "
-        f"{run.found} | {run.completeness:.3f} | {run.duplicates} | {run.throttled} | {run.seconds:.1f} | {run.usd:.2f} |"
+        f"{run.found} | {run.completeness:.3f} | {run.duplicates} | {run.throttled} | {run.seconds:.1f} | {run.usd:.2f} | "
+        f"{run.estimate[0]}-{run.estimate[1]} |"
     )
 
 
 HEADER = (
-    "| region | strategy | places | floor | calls | calls / floor | found | completeness | duplicates | 429s | wall s | USD (Pro list price) |\n"
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    "| region | strategy | places | floor | calls | calls / floor | found | completeness | duplicates | 429s | wall s | USD (Pro list price) | estimate |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 )
 
 

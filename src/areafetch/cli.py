@@ -114,6 +114,9 @@ def submit(
     timeout: Annotated[
         float | None, typer.Option(help="with --wait: stop waiting after this many seconds", min=0.1)
     ] = None,
+    estimate: Annotated[
+        bool, typer.Option(help="print the estimate (calls, Google's range and price) and submit nothing")
+    ] = False,
     api_url: Annotated[str, typer.Option(help="the web app's base URL", envvar="AREAFETCH_API_URL")] = (
         _DEFAULT_API_URL
     ),
@@ -138,7 +141,9 @@ def submit(
         area_file.stem if area_file is not None else "bbox " + " ".join(f"{v:g}" for v in bbox or ())
     )
     body = area_request(name=name or default_name, sources=source, categories=category, area=area, bbox=bbox)
-    raise typer.Exit(run_submit(api_url=api_url, body=body, wait=wait, timeout_s=timeout))
+    raise typer.Exit(
+        run_submit(api_url=api_url, body=body, wait=wait, timeout_s=timeout, estimate_only=estimate)
+    )
 
 
 @app.command()
