@@ -320,6 +320,13 @@ def main() -> Report:
         figures.append(at_most(f"Google calls / floor, {run.region}", run.over_floor, 2.5))
         figures.append(at_least(f"Google completeness, {run.region}", run.completeness, 1.0))
     figures.append(
+        at_least(
+            "Google estimates whose range holds the calls made (DISTANCE cover)",
+            sum(run.in_estimate for run in new) / len(new),
+            1.0,
+        )
+    )
+    figures.append(
         at_most("Google 429s, all regions and strategies", sum(r.throttled for r in runs), 0, unit="429s")
     )
     data = {
