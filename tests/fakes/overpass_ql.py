@@ -125,6 +125,11 @@ class Program:
     statements: tuple[Statement, ...]
 
     @property
+    def last_out_line(self) -> int:
+        lines = [statement.line for statement in self.statements if isinstance(statement, Out)]
+        return lines[-1] if lines else self.first_query_line
+
+    @property
     def first_query_line(self) -> int:
         for statement in self.statements:
             if not isinstance(statement, Out):
@@ -476,3 +481,35 @@ def run(data: OsmData, program: Program) -> list[tuple[OsmElement, Out]]:
         else:
             current = evaluate_set(data, statement)
     return printed
+
+
+# --- cost --------------------------------------------------------------------------------------
+
+
+def _queries(statement: Query | Union) -> list[Query]:
+    if isinstance(statement, Query):
+        return [statement]
+    return [query for member in statement.members for query in _queries(member)]
+
+
+def scan_boxes(program: Program) -> list[tuple[float, float, float, float] | None]:
+    """The bbox (west, south, east, north) each query statement has to scan; None: the whole data set.
+
+    Overpass answers a spatial query from its spatial index: it reads every element of the index
+    blocks that overlap the area before it tests the tags, so what a statement costs grows with the
+    data inside its bounding box, not with what it finally selects.
+    """
+    boxes: list[tuple[float, float, float, float] | None] = []
+    for statement in program.statements:
+        if isinstance(statement, Out):
+            continue
+        for query in _queries(statement):
+            if not query.areas:
+                boxes.append(None)
+                continue
+            west, south, east, north = query.areas[0].bounds
+            for area in query.areas[1:]:
+                w, s, e, n = area.bounds
+                west, south, east, north = max(west, w), max(south, s), min(east, e), min(north, n)
+            boxes.append((west, south, east, north))
+    return boxes
