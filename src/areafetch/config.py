@@ -114,7 +114,9 @@ class Settings(BaseSettings):
     # --- areas ------------------------------------------------------------------------------
     max_area_km2: float = Field(default=10_000.0, gt=0, description="largest area accepted (geodesic)")
     max_area_vertices: int = Field(default=10_000, ge=4, le=1_000_000)
-    overpass_max_tile_km2: float = Field(default=25.0, gt=0, description="largest Overpass tile")
+    overpass_max_tile_km2: float = Field(
+        default=1_000.0, gt=0, description="largest Overpass cell before a split (a smaller area is one call)"
+    )
     max_upstream_calls_per_job: int = Field(default=2_000, ge=1, description="planned calls an area may need")
     max_split_depth: int = Field(
         default=5, ge=0, le=12, description="how often a tile or circle may be split"

@@ -65,6 +65,9 @@ areas = Table(
     Column("tiles_total", Integer, nullable=False, server_default="0"),
     Column("tiles_done", Integer, nullable=False, server_default="0"),
     Column("upstream_calls", Integer, nullable=False, server_default="0"),
+    # Progress as work (migration 0007): planned tiles weigh 1, split children share their parent's.
+    Column("work_total", Float, nullable=False, server_default="0"),
+    Column("work_done", Float, nullable=False, server_default="0"),
     Column("summary", JSONB, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("started_at", DateTime(timezone=True), nullable=True),
@@ -85,6 +88,7 @@ tiles = Table(
     Column("upstream_calls", Integer, nullable=False, server_default="0"),
     Column("failed_reason", Text, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("weight", Float, nullable=False, server_default="1"),
     PrimaryKeyConstraint("area_id", "source", "tile_id"),
     CheckConstraint("state IN ('pending', 'done', 'split', 'failed')", name="state"),
 )

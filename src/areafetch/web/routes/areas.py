@@ -149,12 +149,20 @@ async def read_area(conn: AsyncConnection, area_id: uuid.UUID) -> AreaPublic:
     progress = AreaProgress(
         tiles_done=area["tiles_done"],
         tiles_total=total,
-        percent=round(100.0 * area["tiles_done"] / total, 1) if total else 0.0,
+        percent=_percent(area),
         by_source={
             source: SourceProgress(done=done, total=all_) for source, (done, all_) in per_source.items()
         },
     )
     return AreaPublic.model_validate({**area, "progress": progress})
+
+
+def _percent(area: dict[str, Any]) -> float:
+    """Work done, not tiles done: a split adds tiles but not work, so the figure never falls."""
+    if area["work_total"]:
+        return round(min(100.0, 100.0 * area["work_done"] / area["work_total"]), 1)
+    total = area["tiles_total"]
+    return round(100.0 * area["tiles_done"] / total, 1) if total else 0.0
 
 
 def check_sources_configured(body: AreaCreate, settings: Settings) -> None:

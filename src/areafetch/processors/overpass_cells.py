@@ -1,0 +1,120 @@
+"""One Overpass fetch job: its cell, and the children the server's evidence splits it into.
+
+The children stay inside the job rather than becoming new jobs: Overpass serves one query at a
+time per client (`AREAFETCH_OVERPASS_MAX_IN_FLIGHT`, default 1), so more jobs would only wait on the
+same limiter, and a BullMQ flow's parent cannot safely gain children once they run. What a job
+would give, the job keeps: every child is a tile row of its own (`db.cells.split_tile`), its places
+and `done` mark are one transaction, and a retried job fetches only the children not done yet.
+
+A cell is split on a "runtime error" remark (timeout or out of memory); a cell at the deepest
+split (`AREAFETCH_MAX_SPLIT_DEPTH`) fails with the remark's text instead of looping. A cell that
+succeeded is never fetched again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from areafetch.db import areas as area_queries
+from areafetch.db.cells import pending_leaves, split_tile
+from areafetch.db.places import upsert_area_places
+from areafetch.geo import Tile
+from areafetch.geo import split_tile as split_cell
+from areafetch.log import get_logger
+from areafetch.providers import TileTooLarge
+
+if TYPE_CHECKING:
+    from areafetch.jobs import FetchTilePayload
+    from areafetch.processors.base import JobContext
+    from areafetch.providers.base import Place
+
+__all__ = ["CellOutcome", "CellTooHeavy", "fetch_overpass_cells"]
+
+log = get_logger("areafetch.overpass_cells")
+
+FetchCell = Callable[[Tile], Awaitable[tuple[list["Place"], int]]]
+"""Fetch one cell: (places, upstream calls made); raises `CellTooHeavy` on a runtime-error remark."""
+Clip = Callable[[list["Place"]], list["Place"]]
+
+
+class CellTooHeavy(TileTooLarge):
+    """The server could not answer the cell within its `[timeout:]` or `[maxsize:]`."""
+
+    def __init__(self, message: str, *, calls: int) -> None:
+        super().__init__(message)
+        self.calls = calls
+
+
+@dataclass
+class CellOutcome:
+    places: int = 0
+    calls: int = 0
+    splits: int = 0
+
+
+async def fetch_overpass_cells(
+    payload: FetchTilePayload, area: Any, ctx: JobContext, *, fetch_cell: FetchCell, clip: Clip
+) -> CellOutcome:
+    """Fetch the job's cell, or what is left of it after earlier splits, until every leaf is done.
+
+    Raises:
+        CellTooHeavy: a cell at the deepest split still drew a runtime-error remark.
+    """
+    outcome = CellOutcome()
+    engine = ctx.resources.engine
+    max_depth = ctx.resources.settings.max_split_depth
+    while True:
+        async with engine.connect() as conn:
+            leaves = await pending_leaves(
+                conn, area_id=payload.area_id, source=payload.source, tile_id=payload.tile_id
+            )
+        if not leaves:
+            return outcome
+        for leaf in leaves:
+            cell = Tile.model_validate(leaf["geometry"])
+            try:
+                found, calls = await fetch_cell(cell)
+            except CellTooHeavy as exc:
+                outcome.calls += exc.calls
+                if _depth(leaf["tile_id"]) >= max_depth:
+                    raise CellTooHeavy(
+                        f"cell {leaf['tile_id']} cannot be split further: {exc}", calls=0
+                    ) from exc
+                await _split(payload, leaf["tile_id"], cell, area, exc, ctx)
+                outcome.splits += 1
+                continue
+            outcome.calls += calls
+            async with engine.begin() as conn:
+                written = await upsert_area_places(conn, area_id=payload.area_id, places=clip(found))
+                await area_queries.complete_tile(
+                    conn,
+                    area_id=payload.area_id,
+                    source=payload.source,
+                    tile_id=leaf["tile_id"],
+                    places_found=written,
+                    upstream_calls=calls,
+                )
+            outcome.places += written
+
+
+async def _split(
+    payload: FetchTilePayload, tile_id: str, cell: Tile, area: Any, exc: CellTooHeavy, ctx: JobContext
+) -> None:
+    children = split_cell(cell.model_copy(update={"id": tile_id}), area)
+    async with ctx.resources.engine.begin() as conn:
+        await split_tile(
+            conn,
+            area_id=payload.area_id,
+            source=payload.source,
+            tile_id=tile_id,
+            children=[(child.id, child.model_dump(mode="json")) for child in children],
+            upstream_calls=exc.calls,
+            reason=str(exc),
+        )
+    log.info("overpass.cell_split", tile=tile_id, children=len(children), reason=str(exc)[:200])
+
+
+def _depth(tile_id: str) -> int:
+    return tile_id.count("/")
