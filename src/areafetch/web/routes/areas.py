@@ -159,10 +159,11 @@ async def read_area(conn: AsyncConnection, area_id: uuid.UUID) -> AreaPublic:
 
 def _percent(area: dict[str, Any]) -> float:
     """Work done, not tiles done: a split adds tiles but not work, so the figure never falls."""
-    if area["work_total"]:
-        return round(min(100.0, 100.0 * area["work_done"] / area["work_total"]), 1)
-    total = area["tiles_total"]
-    return round(100.0 * area["tiles_done"] / total, 1) if total else 0.0
+    work_total, work_done = float(area["work_total"]), float(area["work_done"])
+    if work_total:
+        return round(min(100.0, 100.0 * work_done / work_total), 1)
+    total = int(area["tiles_total"])
+    return round(100.0 * int(area["tiles_done"]) / total, 1) if total else 0.0
 
 
 def check_sources_configured(body: AreaCreate, settings: Settings) -> None:
