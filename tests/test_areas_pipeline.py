@@ -373,3 +373,59 @@ async def test_kill_9_mid_extract_stores_nothing_then_a_new_worker_stores_every_
     stored = await stored_ids(settings, area_id, "osm_extract")
     assert len(stored) == 60_000
     assert sorted(stored) == sorted(cafe_ids(60_000))
+
+
+async def test_a_heavy_cell_is_split_on_the_remark_until_it_fits_and_progress_never_falls(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        update={"overpass_max_tile_km2": 5.0}  # the whole polygon is one cell
+    )
+    overpass_fake.configure(max_elements=60)  # more than 60 elements: a timeout remark
+    await processes.worker(settings_env(settings))
+    app = create_app(settings)
+    percents: list[float] = []
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        area_id = await submit(client, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES)
+
+        async def finished() -> dict[str, Any] | None:
+            area: dict[str, Any] = (await client.get(f"/api/areas/{area_id}")).json()
+            percents.append(area["progress"]["percent"])
+            return area if area["state"] in {"completed", "failed"} else None
+
+        area = await eventually(finished, timeout_s=120, interval_s=0.05, what="the area")
+
+    assert area["state"] == "completed", area["failed_reason"]
+    expected = expected_osm_keys(shapely.geometry.shape(HELSINKI_POLYGON), OSM_FILTERS)
+    assert len(expected) > 60
+    assert sorted(await stored_ids(settings, area_id, "overpass")) == sorted(expected)
+    remarks = [r for r in overpass_fake.requests if r.outcome == "remark:max_elements"]
+    answered = [r for r in overpass_fake.requests if r.outcome == "ok"]
+    assert remarks  # the cell was split ...
+    assert area["progress"]["tiles_total"] == len(answered)  # ... into leaves, each fetched once
+    assert area["upstream_calls"] == len(remarks) + len(answered)
+    assert percents == sorted(percents)
+    assert percents[-1] == 100.0
+
+
+async def test_a_cell_that_cannot_be_split_further_fails_with_the_remark_text(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        update={"overpass_max_tile_km2": 5.0, "max_split_depth": 1}
+    )
+    overpass_fake.configure(max_elements=1, max_elements_remark="memory")
+    await processes.worker(settings_env(settings))
+    _, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+
+    assert area["state"] == "failed"
+    reason = area["failed_reason"]
+    assert "cannot be split further" in reason
+    assert "runtime error: Query run out of memory" in reason
+    # One cell, split once into at most four, the first child failed: no loop, no retry of it.
+    assert len(overpass_fake.requests) == 2
