@@ -11,7 +11,8 @@ Endpoints, like the real server's:
 - `POST /api/interpreter` with form field `data=<QL>` (or the QL as raw body; `GET ?data=` too):
   the QL subset of `tests.fakes.overpass_ql`, answered in Overpass's JSON format.
 - `GET /api/status`: the real plain-text format (`Rate limit: 2`, `2 slots available now.` or
-  `Slot available after: <time>, in <s> seconds.`). Not rate limited, takes no slot.
+  `Slot available after: <time>, in <s> seconds.`). Not rate limited, takes no slot; recorded with
+  outcome `status` (polling it costs the real server too).
 - `GET /api/timestamp`: the data's timestamp.
 
 What it enforces, per client IP, in this order (the settings are `OverpassSettings`):
@@ -27,7 +28,8 @@ Then an injected fault, if any (see `OverpassFault`), else the answer, after `la
 query "runs", holding its slot). With `max_elements` set, a query selecting more elements gets a
 200 with the first `max_elements` of them and a `remark` runtime error, as the real server does
 when a query exceeds its time or memory: clients must split the tile.
-Every request is recorded (`fake.requests`).
+Every request is recorded (`fake.requests`; an answered query's `detail` holds `bytes`, and with the
+cost model `scanned`, `run_s` and `memory_bytes`).
 """
 
 from __future__ import annotations
@@ -140,8 +142,8 @@ class OverpassSettings(BaseModel):
 
 
 REAL_COST: dict[str, float] = {
-    "scan_s_per_element": 0.00005,
-    "return_s_per_element": 0.001,
+    "scan_s_per_element": 0.00001,
+    "return_s_per_element": 0.0002,
     "memory_bytes_per_element": 2048,
     "cooldown_factor": 1.0,
 }
@@ -375,6 +377,7 @@ class OverpassApp:
                 )
             if cost is not None and cost.remark is not None:
                 body = render_json(self.data, elements[: cost.printed], cost.remark)
+                detail["bytes"] = len(body.encode())
                 outcome = "remark:timeout" if "timed out" in cost.remark else "remark:memory"
                 record(request, started, 200, outcome, elements=cost.printed, detail=detail)
                 return Response(body, media_type="application/json")
@@ -389,6 +392,7 @@ class OverpassApp:
                 record(request, started, 200, "remark:max_elements", elements=max_elements, detail=detail)
                 return Response(body, media_type="application/json")
             body = render_json(self.data, elements)
+            detail["bytes"] = len(body.encode())
             outcome = "ok" if fault is None else "fault:slow"
             record(request, started, 200, outcome, elements=len(elements), detail=detail)
             return Response(body, media_type="application/json")
@@ -506,6 +510,8 @@ class OverpassApp:
         lines.append("Currently running queries (pid, space limit, time limit, start time):")
         for seq, (start, timeout_s, maxsize) in sorted(client.running.items()):
             lines.append(f"{seq}\t{maxsize}\t{timeout_s}\t{start}")
+        # Recorded (outcome "status"): polling it costs the real server too, so benchmarks count it.
+        self.state.record(request, wall, 200, "status")
         return PlainTextResponse("\n".join(lines) + "\n")
 
     async def timestamp(self, request: Request) -> Response:
