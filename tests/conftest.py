@@ -54,6 +54,24 @@ def database_url() -> Iterator[str]:
     asyncio.run(drop())
 
 
+@pytest.fixture(autouse=True)
+def _nothing_learned(request: pytest.FixtureRequest) -> None:
+    """A test with its own fake Overpass starts with nothing learned about Overpass (the densities and
+    cell capacities a deployment keeps between areas), whatever tests ran before it in this database."""
+    if "overpass_fake" not in request.fixturenames:
+        return
+    database_url: str = request.getfixturevalue("database_url")
+
+    async def forget() -> None:
+        conn = await asyncpg.connect(_dsn(database_url))
+        try:
+            await conn.execute("TRUNCATE place_density, cell_capacity")
+        finally:
+            await conn.close()
+
+    asyncio.run(forget())
+
+
 @pytest.fixture
 def queue_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}"

@@ -429,3 +429,32 @@ async def test_a_cell_that_cannot_be_split_further_fails_with_the_remark_text(
     assert "runtime error: Query run out of memory" in reason
     # One cell, split once into at most four, the first child failed: no loop, no retry of it.
     assert len(overpass_fake.requests) == 2
+
+
+async def test_a_second_area_over_the_same_region_is_planned_from_what_the_first_learned(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        # one cell before anything is learned; densities on a grid fine enough for a 1.5 km² area
+        update={"overpass_max_tile_km2": 5.0, "overpass_density_cell_deg": 0.002}
+    )
+    overpass_fake.configure(max_elements=60)
+    await processes.worker(settings_env(settings))
+    first_id, first = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+    first_remarks = [r for r in overpass_fake.requests if r.outcome.startswith("remark")]
+    seen = len(overpass_fake.requests)
+    second_id, second = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+
+    assert first["state"] == second["state"] == "completed"
+    assert first_remarks  # the first area had to split ...
+    second_requests = overpass_fake.requests[seen:]
+    assert [r.outcome for r in second_requests] == ["ok"] * len(second_requests)  # ... the second did not
+    assert second["progress"]["tiles_total"] > 1  # it was planned as several cells from the start
+    assert second["upstream_calls"] < first["upstream_calls"]
+    assert sorted(await stored_ids(settings, second_id, "overpass")) == sorted(
+        await stored_ids(settings, first_id, "overpass")
+    )

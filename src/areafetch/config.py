@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     max_split_depth: int = Field(
         default=5, ge=0, le=12, description="how often a tile or circle may be split"
     )
+    overpass_density_cell_deg: float = Field(
+        default=0.1, gt=0, le=1, description="coarse grid cell (degrees) of the densities planning learns"
+    )
     overpass_timeout_s: float = Field(default=25.0, gt=0, le=900, description="Overpass [timeout:]")
     overpass_maxsize_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Overpass [maxsize:]")
     overpass_pause_min_s: float = Field(default=30.0, gt=0, description="shortest shared pause after a 429")

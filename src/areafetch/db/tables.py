@@ -20,7 +20,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
-__all__ = ["area_places", "areas", "metadata", "places", "test_job_runs", "tiles"]
+__all__ = [
+    "area_places",
+    "areas",
+    "cell_capacity",
+    "metadata",
+    "place_density",
+    "places",
+    "test_job_runs",
+    "tiles",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -119,4 +128,31 @@ area_places = Table(
     Column("area_id", UUID(as_uuid=True), nullable=False),
     Column("place_id", BigInteger, nullable=False),
     PrimaryKeyConstraint("area_id", "place_id"),
+)
+
+# What planning learned (migration 0007): per source, category and coarse cell (0.1°), the places
+# found in the largest part of the cell fetched so far.
+place_density = Table(
+    "place_density",
+    metadata,
+    Column("source", String(32), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("cell", String(32), nullable=False),
+    Column("places", Integer, nullable=False),
+    Column("observed_km2", Float, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("source", "category", "cell"),
+)
+
+# Per source and query limits ("timeout=25,maxsize=67108864"): the fewest places of a cell the server
+# could not answer, and the most of one it did.
+cell_capacity = Table(
+    "cell_capacity",
+    metadata,
+    Column("source", String(32), nullable=False),
+    Column("limits", String(64), nullable=False),
+    Column("failed_places", Integer, nullable=True),
+    Column("answered_places", Integer, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("source", "limits"),
 )

@@ -9,14 +9,17 @@ cut into `rows x cols` equal parts of its bbox. A cell the server finds too heav
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Final
+
+from shapely.geometry import Polygon
 
 from areafetch.errors import InvalidArea
 from areafetch.geo._area import Area, bbox_area_km2, geodesic_area_km2
-from areafetch.geo._tiles import DEFAULT_MAX_POLY_VERTICES, _clip_cells, lon_groups
+from areafetch.geo._tiles import DEFAULT_MAX_POLY_VERTICES, _clip_cells, lon_groups, split_tile
 from areafetch.geo.models import BBox, Tile
 
-__all__ = ["plan_cells"]
+__all__ = ["fit_cells", "plan_cells"]
 
 _KM_PER_DEG: Final = 111.32
 # Cells are sized to this fraction of the maximum so that the geodesic measure stays below it.
@@ -102,3 +105,26 @@ def _largest_cell_km2(west: float, south: float, east: float, north: float, rows
             bbox_area_km2(west, south + row * step, west + (east - west) / cols, south + (row + 1) * step),
         )
     return largest
+
+
+def fit_cells(
+    cell: Tile,
+    area: Area,
+    estimate: Callable[[Polygon], float],
+    *,
+    most_places: float,
+    depth_left: int,
+) -> list[Tile]:
+    """The cell, or its quadrants (recursively), until each is expected to hold at most `most_places`.
+
+    Planning from what an earlier area learned (`estimate`: places expected in a polygon), so the
+    server is not asked for a cell it could not answer last time. Children are named as a split
+    made on the server's evidence would name them.
+    """
+    if depth_left <= 0 or estimate(cell.geometry()) <= most_places:
+        return [cell]
+    return [
+        fitted
+        for child in split_tile(cell, area)
+        for fitted in fit_cells(child, area, estimate, most_places=most_places, depth_left=depth_left - 1)
+    ]

@@ -43,6 +43,7 @@ from areafetch.log import get_logger
 from areafetch.metrics import PLACES_WRITTEN
 from areafetch.processors.base import JobContext
 from areafetch.processors.overpass_cells import CellTooHeavy, fetch_overpass_cells
+from areafetch.processors.overpass_learning import fit_planned_cells
 from areafetch.providers import TileTooLarge, extract_place_chunks
 from areafetch.providers.base import Place
 from areafetch.queue import default_job_options
@@ -82,6 +83,8 @@ async def plan_area_job(payload: AreaRef, ctx: JobContext) -> PlanAreaResult:
         calls, units = await ctx.resources.cpu.run(
             plan_fetch_units, area["geometry"], planned_sources, sources, options
         )
+        units = await fit_planned_cells(units, area["geometry"], area["categories"], ctx)
+        calls = _unit_calls(units, calls)
         await _check_budget(ctx, calls)
         if fresh:
             async with ctx.resources.engine.begin() as conn:
@@ -133,6 +136,13 @@ def _units(plan: AreaPlan, sources: Sequence[str]) -> list[FetchUnit]:
     if "osm_extract" in sources:
         units.append(("osm_extract", EXTRACT_TILE_ID, {"bbox": list(plan.bbox)}))
     return units
+
+
+def _unit_calls(units: Sequence[FetchUnit], calls: dict[str, int]) -> dict[str, int]:
+    """The planned calls once learning may have cut Overpass cells: one per Overpass unit."""
+    if "overpass" not in calls:
+        return calls
+    return {**calls, "overpass": sum(1 for source, _, _ in units if source == "overpass")}
 
 
 async def _check_budget(ctx: JobContext, calls: dict[str, int]) -> None:
@@ -223,6 +233,7 @@ async def fetch_tile(payload: FetchTilePayload, ctx: JobContext) -> FetchTileRes
             cells = await fetch_overpass_cells(
                 payload,
                 geometry,
+                categories,
                 ctx,
                 fetch_cell=lambda cell: _fetch_overpass_cell(cell, categories, ctx),
                 clip=lambda found: _clip(found, geometry),

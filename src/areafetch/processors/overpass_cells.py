@@ -23,6 +23,7 @@ from areafetch.db.places import upsert_area_places
 from areafetch.geo import Tile
 from areafetch.geo import split_tile as split_cell
 from areafetch.log import get_logger
+from areafetch.processors.overpass_learning import CellLoads
 from areafetch.providers import TileTooLarge
 
 if TYPE_CHECKING:
@@ -55,7 +56,13 @@ class CellOutcome:
 
 
 async def fetch_overpass_cells(
-    payload: FetchTilePayload, area: Any, ctx: JobContext, *, fetch_cell: FetchCell, clip: Clip
+    payload: FetchTilePayload,
+    area: Any,
+    categories: tuple[str, ...],
+    ctx: JobContext,
+    *,
+    fetch_cell: FetchCell,
+    clip: Clip,
 ) -> CellOutcome:
     """Fetch the job's cell, or what is left of it after earlier splits, until every leaf is done.
 
@@ -65,12 +72,15 @@ async def fetch_overpass_cells(
     outcome = CellOutcome()
     engine = ctx.resources.engine
     max_depth = ctx.resources.settings.max_split_depth
+    loads = CellLoads(categories, ctx.resources.settings.overpass_density_cell_deg)
     while True:
         async with engine.connect() as conn:
             leaves = await pending_leaves(
                 conn, area_id=payload.area_id, source=payload.source, tile_id=payload.tile_id
             )
         if not leaves:
+            async with engine.begin() as conn:
+                await loads.record(conn, ctx.resources.settings)
             return outcome
         for leaf in leaves:
             cell = Tile.model_validate(leaf["geometry"])
@@ -83,9 +93,11 @@ async def fetch_overpass_cells(
                         f"cell {leaf['tile_id']} cannot be split further: {exc}", calls=0
                     ) from exc
                 await _split(payload, leaf["tile_id"], cell, area, exc, ctx)
+                loads.split(leaf["tile_id"])
                 outcome.splits += 1
                 continue
             outcome.calls += calls
+            loads.answered(cell.model_copy(update={"id": leaf["tile_id"]}), found)
             async with engine.begin() as conn:
                 written = await upsert_area_places(conn, area_id=payload.area_id, places=clip(found))
                 await area_queries.complete_tile(
