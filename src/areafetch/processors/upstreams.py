@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 
 from areafetch.config import Settings
 from areafetch.providers import GooglePlacesClient, OverpassClient
+from areafetch.providers.overpass_pool import OverpassPool
 from areafetch.ratelimit import Limiter, policy_for
 
 __all__ = ["Upstreams", "open_upstreams"]
@@ -26,7 +28,7 @@ class Upstreams:
 
     http: httpx.AsyncClient
     limiters: dict[str, Limiter]
-    overpass: OverpassClient
+    overpass: OverpassPool
     google_places: GooglePlacesClient | None  # None without an API key
     osm_extract_path: Path | None
 
@@ -51,6 +53,32 @@ class Upstreams:
         await self.http.aclose()
 
 
+def _overpass_pool(
+    settings: Settings, redis: Redis, http: httpx.AsyncClient, limiters: dict[str, Limiter]
+) -> OverpassPool:
+    """One client per `AREAFETCH_OVERPASS_URLS` endpoint, each with its own limiter (the first one is
+    `overpass`, which the call budget checks; the others `overpass:<host[:port]>`)."""
+    clients = []
+    for index, url in enumerate(settings.overpass_endpoints):
+        name = "overpass" if index == 0 else f"overpass:{urlsplit(url).netloc}"[:128]
+        if name not in limiters:
+            limiters[name] = Limiter(
+                redis, name, policy_for(settings, "overpass"), namespace=settings.limiter_namespace
+            )
+        clients.append(
+            OverpassClient(
+                http,
+                limiters[name],
+                url=url,
+                user_agent=settings.user_agent,
+                timeout_s=settings.overpass_timeout_s,
+                maxsize_bytes=settings.overpass_maxsize_bytes,
+                pause_min_s=settings.overpass_pause_min_s,
+            )
+        )
+    return OverpassPool(clients)
+
+
 def open_upstreams(settings: Settings, redis: Redis) -> Upstreams:
     limiters = {
         name: Limiter(redis, name, policy_for(settings, name), namespace=settings.limiter_namespace)
@@ -61,15 +89,7 @@ def open_upstreams(settings: Settings, redis: Redis) -> Upstreams:
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         headers={"User-Agent": settings.user_agent},
     )
-    overpass = OverpassClient(
-        http,
-        limiters["overpass"],
-        url=settings.overpass_url,
-        user_agent=settings.user_agent,
-        timeout_s=settings.overpass_timeout_s,
-        maxsize_bytes=settings.overpass_maxsize_bytes,
-        pause_min_s=settings.overpass_pause_min_s,
-    )
+    overpass = _overpass_pool(settings, redis, http, limiters)
     google = (
         GooglePlacesClient(
             http,

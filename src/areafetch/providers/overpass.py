@@ -243,6 +243,14 @@ class OverpassClient:
     def __repr__(self) -> str:
         return f"OverpassClient(url={self._url!r}, limiter={self._limiter.name!r})"
 
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def limiter(self) -> Limiter:
+        return self._limiter
+
     def query_for(
         self, polygon_lonlat: Polygon | Sequence[tuple[float, float]], categories: tuple[str, ...]
     ) -> str:
