@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -458,3 +459,27 @@ async def test_a_second_area_over_the_same_region_is_planned_from_what_the_first
     assert sorted(await stored_ids(settings, second_id, "overpass")) == sorted(
         await stored_ids(settings, first_id, "overpass")
     )
+
+
+async def test_all_overpass_endpoints_down_the_cell_retries_within_its_attempts_then_names_each(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    dead = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            dead.append(f"http://127.0.0.1:{sock.getsockname()[1]}/api/interpreter")  # nobody listens
+    settings = area_settings.model_copy(
+        update={"overpass_urls": tuple(dead), "overpass_max_tile_km2": 5.0, "job_attempts": 3}
+    )
+    worker = await processes.worker(settings_env(settings))
+    _, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+
+    assert area["state"] == "failed"
+    reason = area["failed_reason"]
+    assert "every Overpass endpoint failed (2 tried)" in reason
+    assert all(url in reason for url in dead)
+    attempts = sorted(record["attempt"] for record in worker.events("job.started", name="fetch"))
+    assert attempts == [1, 2, 3]  # it waited and retried within its attempts
