@@ -483,3 +483,25 @@ async def test_all_overpass_endpoints_down_the_cell_retries_within_its_attempts_
     assert all(url in reason for url in dead)
     attempts = sorted(record["attempt"] for record in worker.events("job.started", name="fetch"))
     assert attempts == [1, 2, 3]  # it waited and retried within its attempts
+
+
+async def test_a_cell_answered_504_twice_in_a_row_is_split_once_is_only_retried(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        update={"overpass_max_tile_km2": 5.0}  # one cell
+    )
+    worker = await processes.worker(settings_env(settings))
+    overpass_fake.inject(OverpassFault(kind="busy", count=2))
+    area_id, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+
+    assert area["state"] == "completed", area["failed_reason"]
+    expected = expected_osm_keys(shapely.geometry.shape(HELSINKI_POLYGON), OSM_FILTERS)
+    assert sorted(await stored_ids(settings, area_id, "overpass")) == sorted(expected)
+    statuses = [r.status for r in overpass_fake.requests]
+    children = area["progress"]["tiles_total"]
+    assert statuses == [504, 504] + [200] * children  # retried once as it was, then split
+    assert 2 <= children <= 4
+    assert sorted(r["attempt"] for r in worker.events("job.started", name="fetch")) == [1, 2]

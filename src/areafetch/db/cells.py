@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.db.tables import areas, tiles
 
-__all__ = ["pending_leaves", "split_tile"]
+__all__ = ["note_incomplete", "pending_leaves", "split_tile"]
 
 
 async def split_tile(
@@ -81,7 +81,7 @@ async def pending_leaves(
     """The tile itself if pending, else its descendants still pending, in id order."""
     prefix = tile_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
     rows = await conn.execute(
-        select(tiles.c.tile_id, tiles.c.geometry)
+        select(tiles.c.tile_id, tiles.c.geometry, tiles.c.failed_reason)
         .where(
             tiles.c.area_id == area_id,
             tiles.c.source == source,
@@ -91,3 +91,19 @@ async def pending_leaves(
         .order_by(tiles.c.tile_id)
     )
     return [dict(row._mapping) for row in rows]
+
+
+async def note_incomplete(
+    conn: AsyncConnection, *, area_id: uuid.UUID, source: str, tile_id: str, reason: str
+) -> None:
+    """Remember on a pending tile that its last answer was incomplete (its `failed_reason`)."""
+    await conn.execute(
+        update(tiles)
+        .where(
+            tiles.c.area_id == area_id,
+            tiles.c.source == source,
+            tiles.c.tile_id == tile_id,
+            tiles.c.state == "pending",
+        )
+        .values(failed_reason=reason, updated_at=func.now())
+    )

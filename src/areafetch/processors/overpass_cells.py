@@ -6,9 +6,11 @@ same limiter, and a BullMQ flow's parent cannot safely gain children once they r
 would give, the job keeps: every child is a tile row of its own (`db.cells.split_tile`), its places
 and `done` mark are one transaction, and a retried job fetches only the children not done yet.
 
-A cell is split on a "runtime error" remark (timeout or out of memory); a cell at the deepest
-split (`AREAFETCH_MAX_SPLIT_DEPTH`) fails with the remark's text instead of looping. A cell that
-succeeded is never fetched again.
+A cell is split on a "runtime error" remark (timeout or out of memory), and on a second incomplete
+answer in a row (504, timeout, cut-off or dropped body: once may be a busy server, twice on the same
+cell is evidence it is too heavy; the first is noted on the tile and the job retries after its
+backoff). A cell at the deepest split (`AREAFETCH_MAX_SPLIT_DEPTH`) fails with the remark's text
+instead of looping. A cell that succeeded is never fetched again.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from areafetch.db import areas as area_queries
-from areafetch.db.cells import pending_leaves, split_tile
+from areafetch.db.cells import note_incomplete, pending_leaves, split_tile
 from areafetch.db.places import upsert_area_places
 from areafetch.geo import Tile
 from areafetch.geo import split_tile as split_cell
 from areafetch.log import get_logger
 from areafetch.processors.overpass_learning import CellLoads
 from areafetch.providers import TileTooLarge
+from areafetch.providers.overpass import AnswerIncomplete
 
 if TYPE_CHECKING:
     from areafetch.jobs import FetchTilePayload
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["CellOutcome", "CellTooHeavy", "fetch_overpass_cells"]
 
 log = get_logger("areafetch.overpass_cells")
+
+_INCOMPLETE = "incomplete answer"
 
 FetchCell = Callable[[Tile], Awaitable[tuple[list["Place"], int]]]
 """Fetch one cell: (places, upstream calls made); raises `CellTooHeavy` on a runtime-error remark."""
@@ -92,8 +97,16 @@ async def fetch_overpass_cells(
                     raise CellTooHeavy(
                         f"cell {leaf['tile_id']} cannot be split further: {exc}", calls=0
                     ) from exc
-                await _split(payload, leaf["tile_id"], cell, area, exc, ctx)
+                await _split(payload, leaf["tile_id"], cell, area, str(exc), exc.calls, ctx)
                 loads.split(leaf["tile_id"])
+                outcome.splits += 1
+                continue
+            except AnswerIncomplete as exc:
+                again = (leaf["failed_reason"] or "").startswith(_INCOMPLETE)
+                if not again or _depth(leaf["tile_id"]) >= max_depth:
+                    await _note_incomplete(payload, leaf["tile_id"], exc, ctx)
+                    raise
+                await _split(payload, leaf["tile_id"], cell, area, f"{_INCOMPLETE} twice: {exc}", 0, ctx)
                 outcome.splits += 1
                 continue
             outcome.calls += calls
@@ -111,8 +124,27 @@ async def fetch_overpass_cells(
             outcome.places += written
 
 
+async def _note_incomplete(
+    payload: FetchTilePayload, tile_id: str, exc: AnswerIncomplete, ctx: JobContext
+) -> None:
+    async with ctx.resources.engine.begin() as conn:
+        await note_incomplete(
+            conn,
+            area_id=payload.area_id,
+            source=payload.source,
+            tile_id=tile_id,
+            reason=f"{_INCOMPLETE}: {exc}",
+        )
+
+
 async def _split(
-    payload: FetchTilePayload, tile_id: str, cell: Tile, area: Any, exc: CellTooHeavy, ctx: JobContext
+    payload: FetchTilePayload,
+    tile_id: str,
+    cell: Tile,
+    area: Any,
+    reason: str,
+    calls: int,
+    ctx: JobContext,
 ) -> None:
     children = split_cell(cell.model_copy(update={"id": tile_id}), area)
     async with ctx.resources.engine.begin() as conn:
@@ -122,10 +154,10 @@ async def _split(
             source=payload.source,
             tile_id=tile_id,
             children=[(child.id, child.model_dump(mode="json")) for child in children],
-            upstream_calls=exc.calls,
-            reason=str(exc),
+            upstream_calls=calls,
+            reason=reason,
         )
-    log.info("overpass.cell_split", tile=tile_id, children=len(children), reason=str(exc)[:200])
+    log.info("overpass.cell_split", tile=tile_id, children=len(children), reason=reason[:200])
 
 
 def _depth(tile_id: str) -> int:

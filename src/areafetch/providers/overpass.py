@@ -10,7 +10,8 @@ What each answer becomes (DESIGN.md, "Upstream facts"):
 | --- | --- | --- |
 | 200 JSON, no remark | (places returned) | clips by centre, stores |
 | 200 JSON with a "runtime error" remark (timeout, out of memory) | `TileTooLarge` | splits the tile |
-| 200 JSON with another remark, non-JSON, cut-off JSON, HTML, bad shape | `UpstreamError` | retries later |
+| 200 JSON with another remark, non-JSON, HTML, bad shape | `UpstreamError` | retries later |
+| 200 with cut-off JSON, 504, timeout, dropped connection | `AnswerIncomplete` | retries; splits the cell on a second one in a row |
 | 429 | `UpstreamThrottled`, after a shared pause of at least `pause_min_s` | retries after the pause |
 | 502, 503, 504, other 5xx, timeout, dropped connection | `UpstreamError` | backs off, retries |
 | 400, 403, 406, other 4xx | `UpstreamRejected` with the server's message | fails the job |
@@ -42,7 +43,7 @@ from areafetch.providers.base import Place
 if TYPE_CHECKING:
     from areafetch.ratelimit import Limiter
 
-__all__ = ["OverpassClient", "TileTooLarge", "build_query", "osm_tag_pairs"]
+__all__ = ["AnswerIncomplete", "OverpassClient", "TileTooLarge", "build_query", "osm_tag_pairs"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,11 @@ _HTTP_GRACE_S = 15.0
 
 class TileTooLarge(UpstreamError):
     """Overpass ran out of time or memory on this tile (a "runtime error" remark): split it and retry."""
+
+
+class AnswerIncomplete(UpstreamError):
+    """No complete answer: a 504, a timeout, a body cut off or dropped. The server may be busy, or the
+    cell too heavy for it; a cell that gets this twice in a row is split (`processors.overpass_cells`)."""
 
 
 # --- the query -------------------------------------------------------------------------------------
@@ -156,7 +162,7 @@ def _parse(body: bytes, content_type: str) -> _Answer:
     try:
         raw = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UpstreamError(
+        raise AnswerIncomplete(
             f"overpass answered 200 with a body that is not complete JSON ({len(body)} bytes): {exc}"
         ) from exc
     try:
@@ -295,7 +301,12 @@ class OverpassClient:
                 )
             except httpx.TimeoutException as exc:
                 count_upstream_call("overpass", "timeout")
-                raise UpstreamError(f"overpass timed out after {time.monotonic() - started:.1f} s") from exc
+                raise AnswerIncomplete(
+                    f"overpass timed out after {time.monotonic() - started:.1f} s"
+                ) from exc
+            except httpx.RemoteProtocolError as exc:
+                count_upstream_call("overpass", "error")
+                raise AnswerIncomplete(f"overpass dropped the connection: {exc}") from exc
             except httpx.HTTPError as exc:
                 count_upstream_call("overpass", "error")
                 raise UpstreamError(f"overpass request failed: {type(exc).__name__}: {exc}") from exc
@@ -332,4 +343,6 @@ class OverpassClient:
             )
         if 400 <= status < 500:
             raise UpstreamRejected(f"overpass {status} {response.reason_phrase}: {message}")
+        if status == 504:
+            raise AnswerIncomplete(f"overpass {status} {response.reason_phrase}: {message}")
         raise UpstreamError(f"overpass {status} {response.reason_phrase}: {message}")

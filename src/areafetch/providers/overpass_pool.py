@@ -33,7 +33,7 @@ from areafetch.errors import (
     UpstreamRejected,
     UpstreamThrottled,
 )
-from areafetch.providers.overpass import OverpassClient, TileTooLarge
+from areafetch.providers.overpass import AnswerIncomplete, OverpassClient, TileTooLarge
 
 if TYPE_CHECKING:
     from shapely.geometry import Polygon
@@ -156,4 +156,6 @@ def _all_failed(failures: list[tuple[_Endpoint, Exception]]) -> UpstreamError:
     throttles = [exc for _, exc in failures if isinstance(exc, UpstreamThrottled)]
     if len(throttles) == len(failures):
         return UpstreamThrottled(message, retry_after_s=min(t.retry_after_s or 0.0 for t in throttles))
+    if all(isinstance(exc, AnswerIncomplete) for _, exc in failures):
+        return AnswerIncomplete(message)  # no endpoint could finish this cell
     return UpstreamError(message)
