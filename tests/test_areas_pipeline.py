@@ -505,3 +505,30 @@ async def test_a_cell_answered_504_twice_in_a_row_is_split_once_is_only_retried(
     assert statuses == [504, 504] + [200] * children  # retried once as it was, then split
     assert 2 <= children <= 4
     assert sorted(r["attempt"] for r in worker.events("job.started", name="fetch")) == [1, 2]
+
+
+async def test_an_answer_near_maxsize_is_kept_and_the_next_area_is_planned_smaller(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    # The categories over the polygon answer ~129 kB: within 10 % of a 140 kB [maxsize:].
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        update={
+            "overpass_max_tile_km2": 5.0,
+            "overpass_maxsize_bytes": 140_000,
+            "overpass_density_cell_deg": 0.002,
+        }
+    )
+    await processes.worker(settings_env(settings))
+    _, first = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+    answer_bytes = overpass_fake.requests[0].detail["bytes"]
+    _, second = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+
+    assert 0.9 * 140_000 <= answer_bytes <= 140_000  # the premise: near the limit, not over it
+    assert first["state"] == second["state"] == "completed"
+    assert first["progress"]["tiles_total"] == first["upstream_calls"] == 1  # answered: kept, not split
+    assert second["progress"]["tiles_total"] > 1  # planned smaller from the start
+    assert all(r.outcome == "ok" for r in overpass_fake.requests)

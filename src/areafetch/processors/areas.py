@@ -46,6 +46,7 @@ from areafetch.processors.overpass_cells import CellTooHeavy, fetch_overpass_cel
 from areafetch.processors.overpass_learning import fit_planned_cells
 from areafetch.providers import TileTooLarge, extract_place_chunks
 from areafetch.providers.base import Place
+from areafetch.providers.overpass import CellPlaces
 from areafetch.queue import default_job_options
 
 if TYPE_CHECKING:
@@ -315,7 +316,7 @@ async def _fetch(
 
 async def _fetch_overpass_cell(
     tile: Tile, categories: tuple[str, ...], ctx: JobContext
-) -> tuple[list[Place], int]:
+) -> tuple[CellPlaces, int]:
     tally = _Tally()
     try:
         found = await _call(

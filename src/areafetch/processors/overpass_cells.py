@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from areafetch.jobs import FetchTilePayload
     from areafetch.processors.base import JobContext
     from areafetch.providers.base import Place
+    from areafetch.providers.overpass import CellPlaces
 
 __all__ = ["CellOutcome", "CellTooHeavy", "fetch_overpass_cells"]
 
@@ -40,7 +41,7 @@ log = get_logger("areafetch.overpass_cells")
 
 _INCOMPLETE = "incomplete answer"
 
-FetchCell = Callable[[Tile], Awaitable[tuple[list["Place"], int]]]
+FetchCell = Callable[[Tile], Awaitable[tuple["CellPlaces", int]]]
 """Fetch one cell: (places, upstream calls made); raises `CellTooHeavy` on a runtime-error remark."""
 Clip = Callable[[list["Place"]], list["Place"]]
 

@@ -2,7 +2,8 @@
 
 When a fetch job's cell is done, what its answered leaves held is recorded per category and coarse
 cell (`db.density.record_density`, cell size `AREAFETCH_OVERPASS_DENSITY_CELL_DEG`), and its splits record how many places the cell that drew the remark
-turned out to hold (`db.density.record_capacity`, per query limits). When the next area is planned
+turned out to hold (`db.density.record_capacity`, per query limits), as does an answer that came
+within 10 % of the query's `[maxsize:]`. When the next area is planned
 over a region seen before, a cell expected to hold more than `_HEADROOM` of the smallest load that
 ever drew a remark is cut into quadrants before any request (`geo._cells.fit_cells`): the second
 area over a region needs no split.
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
     from areafetch.config import Settings
     from areafetch.processors.base import JobContext
-    from areafetch.providers.base import Place
+    from areafetch.providers.overpass import CellPlaces
 
 __all__ = ["CellLoads", "fit_planned_cells", "limits_key"]
 
@@ -55,11 +56,14 @@ class CellLoads:
         self._cell_deg = cell_deg
         self._leaves: dict[str, int] = {}
         self._split: list[str] = []
+        self._near_limit: list[int] = []
         self._counts: Counter[tuple[str, str]] = Counter()
         self._km2: dict[str, float] = {}
 
-    def answered(self, cell: Tile, found: Sequence[Place]) -> None:
+    def answered(self, cell: Tile, found: CellPlaces) -> None:
         self._leaves[cell.id] = len(found)
+        if found.near_maxsize:  # answered, but at the limit: as good as a remark for the next plan
+            self._near_limit.append(len(found))
         points = ((place.category, place.lon, place.lat) for place in found)
         self._counts.update(places_by_coarse_cell(points, self._cell_deg))
         for key, km2 in coarse_overlaps(cell.geometry(), self._cell_deg).items():
@@ -82,7 +86,7 @@ class CellLoads:
             sum(places for leaf, places in self._leaves.items() if leaf.startswith(f"{tile_id}/"))
             for tile_id in self._split
         ]
-        known = [load for load in failed if load > 0]
+        known = [load for load in failed if load > 0] + self._near_limit
         await record_capacity(
             conn,
             source=SOURCE,

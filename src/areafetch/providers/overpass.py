@@ -43,7 +43,7 @@ from areafetch.providers.base import Place
 if TYPE_CHECKING:
     from areafetch.ratelimit import Limiter
 
-__all__ = ["AnswerIncomplete", "OverpassClient", "TileTooLarge", "build_query", "osm_tag_pairs"]
+__all__ = ["AnswerIncomplete", "CellPlaces", "OverpassClient", "TileTooLarge", "build_query", "osm_tag_pairs"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,17 @@ _HTTP_GRACE_S = 15.0
 
 class TileTooLarge(UpstreamError):
     """Overpass ran out of time or memory on this tile (a "runtime error" remark): split it and retry."""
+
+
+NEAR_MAXSIZE_SHARE = 0.9
+"""An answer at least this share of the query's `[maxsize:]` is near the server's limit."""
+
+
+class CellPlaces(list[Place]):
+    """The places of one answer, and whether the answer came near the query's `[maxsize:]` (the cell
+    was answered, but a denser one would not be: evidence for planning the next area)."""
+
+    near_maxsize: bool = False
 
 
 class AnswerIncomplete(UpstreamError):
@@ -270,7 +281,7 @@ class OverpassClient:
 
     async def fetch(
         self, polygon_lonlat: Polygon | Sequence[tuple[float, float]], categories: tuple[str, ...]
-    ) -> list[Place]:
+    ) -> CellPlaces:
         """The places of ``categories`` whose element touches the polygon, all or nothing.
 
         Args:
@@ -324,7 +335,8 @@ class OverpassClient:
                     raise TileTooLarge(f"overpass: {remark}")
                 raise UpstreamError(f"overpass answered with a remark, data may be partial: {remark}")
             self._throttle.succeeded()
-            places = _places(answer, categories)
+            places = CellPlaces(_places(answer, categories))
+            places.near_maxsize = len(body) >= NEAR_MAXSIZE_SHARE * self._maxsize_bytes
             log.debug(
                 "%6.2fs overpass %d elements -> %d places, %d bytes",
                 elapsed_s,

@@ -33,12 +33,10 @@ from areafetch.errors import (
     UpstreamRejected,
     UpstreamThrottled,
 )
-from areafetch.providers.overpass import AnswerIncomplete, OverpassClient, TileTooLarge
+from areafetch.providers.overpass import AnswerIncomplete, CellPlaces, OverpassClient, TileTooLarge
 
 if TYPE_CHECKING:
     from shapely.geometry import Polygon
-
-    from areafetch.providers.base import Place
 
 __all__ = ["OverpassPool"]
 
@@ -98,7 +96,7 @@ class OverpassPool:
 
     async def fetch(
         self, polygon_lonlat: Polygon | Sequence[tuple[float, float]], categories: tuple[str, ...]
-    ) -> list[Place]:
+    ) -> CellPlaces:
         """The places of the cell from the endpoint that can serve soonest, failing over to the others.
 
         Raises:
