@@ -66,9 +66,16 @@ async def test_a_504_moves_the_call_to_the_next_endpoint_and_the_next_calls_too(
     overpass_fake: OverpassFake,
     second_fake: OverpassFake,
 ) -> None:
-    overpass_fake.configure(**OVERPASS_FAKE_RATE)
+    # Limiters that always have a slot, so the order is the configured one (the fakes do not limit).
+    overpass_fake.configure(rate_per_s=None)
+    second_fake.configure(rate_per_s=None)
     clock = Clock()
-    pool = _pool(http, make_limiter, [overpass_fake.interpreter_url, second_fake.interpreter_url], clock)
+    fast = LimitPolicy(rate_per_s=1000.0, burst=100, max_in_flight=1, max_wait_s=10.0)
+    clients = [
+        _client(http, make_limiter(fast), url)
+        for url in (overpass_fake.interpreter_url, second_fake.interpreter_url)
+    ]
+    pool = OverpassPool(clients, set_aside_after=3, probe_after_s=60.0, clock=clock)
     overpass_fake.inject(OverpassFault(kind="busy", count=3))
 
     for _ in range(3):
@@ -134,3 +141,23 @@ async def test_the_soonest_serving_endpoint_is_asked_first(
     await pool.fetch(HELSINKI_RING, CATEGORIES)
     assert _queries(overpass_fake) == []
     assert _queries(second_fake) == [200]
+
+
+async def test_every_endpoint_throttled_is_a_throttle_naming_each(
+    http: httpx.AsyncClient,
+    make_limiter: Callable[[LimitPolicy], Limiter],
+    overpass_fake: OverpassFake,
+    second_fake: OverpassFake,
+) -> None:
+    overpass_fake.configure(**OVERPASS_FAKE_RATE)
+    pool = _pool(http, make_limiter, [overpass_fake.interpreter_url, second_fake.interpreter_url], Clock())
+    overpass_fake.inject(OverpassFault(kind="rate_limited"))
+    second_fake.inject(OverpassFault(kind="rate_limited"))
+    with pytest.raises(UpstreamThrottled) as caught:
+        await pool.fetch(HELSINKI_RING, CATEGORIES)
+    assert overpass_fake.interpreter_url in str(caught.value)
+    assert second_fake.interpreter_url in str(caught.value)
+    for endpoint in pool._endpoints:  # each endpoint's own limiter took the shared pause
+        assert (await endpoint.client.limiter.status()).paused_until is not None
+    assert _queries(overpass_fake) == [429]
+    assert _queries(second_fake) == [429]
