@@ -35,8 +35,7 @@ async def get_queues(
         limiters = [
             await Limiter(
                 redis, name, policy_for(settings, name), namespace=settings.limiter_namespace
-            ).status()
-            for name in get_args(Upstream)
+            ).status() for name in get_args(Upstream)
         ]
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
