@@ -34,9 +34,13 @@ def test_env_vars_are_read_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
         ("AREAFETCH_WORKER_CONCURRENCY", "0", "worker_concurrency"),
         ("AREAFETCH_QUEUE_PREFIX", "has space", "queue_prefix"),
         ("AREAFETCH_OVERPASS_URL", "ftp://x", "overpass_url"),
+        ("AREAFETCH_OVERPASS_URLS", "https://a.example/api/interpreter,ftp://x", "AREAFETCH_OVERPASS_URLS"),
+        ("AREAFETCH_OVERPASS_URLS", "https://a.example,https://a.example", "AREAFETCH_OVERPASS_URLS"),
     ],
 )
-def test_bad_env_var_names_the_field(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, field: str) -> None:
+def test_bad_env_var_names_the_field(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, field: str
+) -> None:
     monkeypatch.setenv(variable, value)
 
     with pytest.raises(ValidationError) as caught:

@@ -17,12 +17,14 @@ from areafetch.areas import Place
 from areafetch.db import areas as area_queries
 from areafetch.db.places import upsert_area_places
 from areafetch.errors import InvalidArea, UpstreamRejected, UpstreamThrottled
-from areafetch.geo import Circle, Tile, contains_many, parse_area, split_circle, split_tile
+from areafetch.geo import Circle, Tile, contains_many, parse_area, split_circle
 from areafetch.jobs import FetchTilePayload, FetchTileResult
 from areafetch.metrics import PLACES_WRITTEN
 from areafetch.processors._shared import fail_area, log
 from areafetch.processors.base import JobContext
+from areafetch.processors.overpass_cells import CellTooHeavy, fetch_overpass_cells
 from areafetch.providers import TileTooLarge, extract_place_chunks
+from areafetch.providers.overpass import CellPlaces
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -59,6 +61,16 @@ async def fetch_tile(payload: FetchTilePayload, ctx: JobContext) -> FetchTileRes
         categories = tuple(area["categories"])
         if payload.source == "osm_extract":
             written = await _store_extract(payload, tile["geometry"], geometry, categories, ctx)
+        elif payload.source == "overpass":
+            cells = await fetch_overpass_cells(
+                payload,
+                geometry,
+                categories,
+                ctx,
+                fetch_cell=lambda cell: _fetch_overpass_cell(cell, categories, ctx),
+                clip=lambda found: _clip(found, geometry),
+            )
+            written, tally.calls, tally.splits = cells.places, cells.calls, cells.splits
         else:
             found = await _fetch(payload.source, tile["geometry"], geometry, categories, ctx, tally)
             async with ctx.resources.engine.begin() as conn:
@@ -130,26 +142,22 @@ async def _fetch(
     source: str, unit: dict[str, Any], area: Any, categories: tuple[str, ...], ctx: JobContext, tally: _Tally
 ) -> list[Place]:
     max_depth = ctx.resources.settings.max_split_depth
-    if source == "overpass":
-        return await _fetch_overpass(Tile.model_validate(unit), area, categories, ctx, tally, max_depth)
     if source == "google_places":
         return await _fetch_google(Circle.model_validate(unit), area, categories, ctx, tally, max_depth)
     raise UnrecoverableError(f"unknown source {source!r}")
 
 
-async def _fetch_overpass(
-    tile: Tile, area: Any, categories: tuple[str, ...], ctx: JobContext, tally: _Tally, depth_left: int
-) -> list[Place]:
+async def _fetch_overpass_cell(
+    tile: Tile, categories: tuple[str, ...], ctx: JobContext
+) -> tuple[CellPlaces, int]:
+    tally = _Tally()
     try:
-        return await _call(tally, lambda: ctx.resources.upstreams.overpass.fetch(tile.geometry(), categories))
-    except TileTooLarge:
-        if depth_left <= 0:
-            raise
-    tally.splits += 1
-    found: list[Place] = []
-    for child in split_tile(tile, area):
-        found += await _fetch_overpass(child, area, categories, ctx, tally, depth_left - 1)
-    return found
+        found = await _call(
+            tally, lambda: ctx.resources.upstreams.overpass.fetch(tile.geometry(), categories)
+        )
+    except TileTooLarge as exc:
+        raise CellTooHeavy(str(exc), calls=tally.calls) from exc
+    return found, tally.calls
 
 
 async def _fetch_google(
