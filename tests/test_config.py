@@ -36,6 +36,8 @@ def test_env_vars_are_read_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
         ("AREAFETCH_WORKER_CONCURRENCY", "0", "worker_concurrency"),
         ("AREAFETCH_QUEUE_PREFIX", "has space", "queue_prefix"),
         ("AREAFETCH_OVERPASS_URL", "ftp://x", "overpass_url"),
+        ("AREAFETCH_OVERPASS_URLS", "https://a.example/api/interpreter,ftp://x", "AREAFETCH_OVERPASS_URLS"),
+        ("AREAFETCH_OVERPASS_URLS", "https://a.example,https://a.example", "AREAFETCH_OVERPASS_URLS"),
     ],
 )
 def test_bad_env_var_names_the_field(

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from areafetch.providers.google_prices import DEFAULT_PRICES_USD_PER_1000, SkuName
 
@@ -108,6 +108,10 @@ class Settings(BaseSettings):
 
     # --- upstreams ---------------------------------------------------------------------------
     overpass_url: str = "https://overpass-api.de/api/interpreter"
+    overpass_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Overpass interpreter endpoints (comma-separated); empty: just AREAFETCH_OVERPASS_URL",
+    )
     google_places_url: str = "https://places.googleapis.com"
     google_api_key: SecretStr | None = None
     osm_extract_path: Path | None = None
@@ -116,10 +120,15 @@ class Settings(BaseSettings):
     # --- areas ------------------------------------------------------------------------------
     max_area_km2: float = Field(default=10_000.0, gt=0, description="largest area accepted (geodesic)")
     max_area_vertices: int = Field(default=10_000, ge=4, le=1_000_000)
-    overpass_max_tile_km2: float = Field(default=25.0, gt=0, description="largest Overpass tile")
+    overpass_max_tile_km2: float = Field(
+        default=1_000.0, gt=0, description="largest Overpass cell before a split (a smaller area is one call)"
+    )
     max_upstream_calls_per_job: int = Field(default=2_000, ge=1, description="planned calls an area may need")
     max_split_depth: int = Field(
         default=5, ge=0, le=12, description="how often a tile or circle may be split"
+    )
+    overpass_density_cell_deg: float = Field(
+        default=0.1, gt=0, le=1, description="coarse grid cell (degrees) of the densities planning learns"
     )
     overpass_timeout_s: float = Field(default=25.0, gt=0, le=900, description="Overpass [timeout:]")
     overpass_maxsize_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Overpass [maxsize:]")
@@ -214,6 +223,32 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in {"http", "https"}:
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("overpass_urls", mode="before")
+    @classmethod
+    def _overpass_urls(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")] if value.strip() else []
+        elif isinstance(value, list | tuple):
+            parts = [str(part).strip() for part in value]
+        else:
+            raise ValueError("AREAFETCH_OVERPASS_URLS must be a comma-separated list of http(s) URLs")
+        urls: list[str] = []
+        for part in parts:
+            split = urlsplit(part)
+            if split.scheme not in {"http", "https"} or not split.hostname:
+                raise ValueError(
+                    f"AREAFETCH_OVERPASS_URLS: {part!r} is not an http:// or https:// URL with a host"
+                )
+            if part.rstrip("/") in urls:
+                raise ValueError(f"AREAFETCH_OVERPASS_URLS: {part!r} is listed twice")
+            urls.append(part.rstrip("/"))
+        return tuple(urls)
+
+    @property
+    def overpass_endpoints(self) -> tuple[str, ...]:
+        """The Overpass interpreters to use: `overpass_urls`, or the one `overpass_url`."""
+        return self.overpass_urls or (self.overpass_url,)
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:

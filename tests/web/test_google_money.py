@@ -14,7 +14,7 @@ from areafetch.db.tables import places
 from areafetch.providers.google_prices import price_usd
 from areafetch.ratelimit import Limiter, policy_for
 from tests.helpers import area_client
-from tests.web.test_areas_api import body
+from tests.web.area_bodies import body
 
 
 def google_settings(settings: Settings, **update: object) -> Settings:

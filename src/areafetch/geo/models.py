@@ -14,6 +14,8 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry import MultiPolygon, Polygon
 
+from areafetch.areas.sources import Source
+
 __all__ = [
     "MAX_CIRCLE_RADIUS_M",
     "AreaPlan",
@@ -23,7 +25,6 @@ __all__ = [
     "GeoJSONPolygon",
     "LonLat",
     "PlanOptions",
-    "PlannedSource",
     "Tile",
 ]
 
@@ -33,9 +34,6 @@ MAX_CIRCLE_RADIUS_M = 50_000.0
 LonLat = tuple[float, float]
 BBox = tuple[float, float, float, float]
 """`(west, south, east, north)` in degrees, the GeoJSON bbox order."""
-
-PlannedSource = Literal["overpass", "google_places", "osm_extract"]
-"""The same names as `areafetch.providers.base.Source` (not imported: geo stays free of providers)."""
 
 
 class _Frozen(BaseModel):
@@ -88,12 +86,11 @@ def _coordinate(value: float) -> str:
 
 
 class Tile(_Frozen):
-    """One Overpass request unit: a grid cell and the part of the area inside it.
+    """One Overpass request unit: a cell and the part of the area inside it.
 
     Attributes:
-        id: Stable id. Grid tiles are `g{rows}-y{row}-x{col}` (a global grid of `rows` latitude bands
-            anchored at -90°/-180°, so the same cell has the same id in every plan made with the same
-            `max_tile_km2`); a split child appends `/0` (south-west), `/1` (south-east), `/2`
+        id: Planned cells are `c{group}-{row}-{col}` (`plan_cells`: a grid over the area's bbox);
+            global grid tiles are `g{rows}-y{row}-x{col}` (`tile_area`); a split child appends `/0` (south-west), `/1` (south-east), `/2`
             (north-west) or `/3` (north-east) to its parent's id.
         bbox: The grid cell `(west, south, east, north)`.
         polygon: One ring without holes (the Overpass `poly:` filter takes nothing else) that covers
@@ -149,7 +146,7 @@ class PlanOptions(_Frozen):
     Attributes:
         max_vertices: Most vertices an input area may have (closing positions not counted).
         max_area_km2: Largest area accepted, in km² (geodesic); None for no limit.
-        max_tile_km2: Largest Overpass tile (grid cell) area in km².
+        max_tile_km2: Largest Overpass cell in km² before any split (an area this small is one cell).
         max_poly_vertices: Most vertices of a tile's `poly:` ring.
         max_circle_radius_m: Largest Google circle radius in metres.
         max_units: Most tiles or circles a plan may hold; a larger plan is refused with `InvalidArea`
@@ -158,7 +155,7 @@ class PlanOptions(_Frozen):
 
     max_vertices: int = Field(default=10_000, ge=4)
     max_area_km2: float | None = Field(default=10_000.0, gt=0)
-    max_tile_km2: float = Field(default=25.0, gt=0)
+    max_tile_km2: float = Field(default=1_000.0, gt=0)
     max_poly_vertices: int = Field(default=100, ge=4)
     max_circle_radius_m: float = Field(default=MAX_CIRCLE_RADIUS_M, gt=0, le=MAX_CIRCLE_RADIUS_M)
     max_units: int = Field(default=100_000, ge=1)
@@ -186,10 +183,10 @@ class AreaPlan(_Frozen):
     area_km2: float = Field(gt=0)
     bbox: BBox
     vertex_count: int
-    sources: tuple[PlannedSource, ...]
+    sources: tuple[Source, ...]
     tiles: tuple[Tile, ...]
     circles: tuple[Circle, ...]
-    upstream_calls: dict[PlannedSource, int]
+    upstream_calls: dict[Source, int]
     options: PlanOptions
 
     @property

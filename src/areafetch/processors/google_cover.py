@@ -8,11 +8,11 @@ from typing import Any
 
 import shapely
 
+from areafetch.areas import Place
 from areafetch.errors import UpstreamRejected
 from areafetch.geo import Circle, circle_polygon
 from areafetch.geo._cover import NearbyCover
 from areafetch.log import get_logger
-from areafetch.providers.base import Place
 from areafetch.providers.google_places import NearbyResult
 
 __all__ = ["circle_region", "fetch_circle_region"]
