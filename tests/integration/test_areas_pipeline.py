@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 import shapely
 
 from areafetch.config import Settings
 from areafetch.providers.google_prices import price_usd
+from areafetch.ratelimit import Limiter, policy_for
 from areafetch.web.app import create_app
 from tests.fakes.cafes import cafe_ids, write_cafes
 from tests.fakes.expected import expected_google_places, expected_osm_keys
@@ -86,6 +88,35 @@ async def test_sixteen_plus_tiles_with_two_workers_finish_at_the_configured_rate
     assert overpass_fake.rejections() == []  # no 429, no ban
     assert len(set(seen)) >= 4  # progress moved through intermediate values
     assert seen == sorted(seen)
+
+
+async def test_the_plan_job_refuses_an_area_the_google_money_left_does_not_cover(
+    area_settings: Settings, processes: ProcessFactory, google_places_fake: GooglePlacesFake
+) -> None:
+    settings = with_upstreams(area_settings, google=google_places_fake).model_copy(
+        update={"google_daily_usd": 0.05}  # one call at 32 USD per 1,000
+    )
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        limiter = Limiter(
+            redis,
+            "google_places",
+            policy_for(settings, "google_places"),
+            namespace=settings.limiter_namespace,
+        )
+        async with limiter.acquire():  # today's one call is spent
+            pass
+    finally:
+        await redis.aclose()
+    await processes.worker(settings_env(settings))
+    _, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["google_places"], categories=["restaurant"]
+    )
+
+    assert area["state"] == "failed"
+    assert "AREAFETCH_GOOGLE_DAILY_USD = 0.05 is left" in area["failed_reason"]
+    assert "estimate is 1 Google calls, 0.03 USD" in area["failed_reason"]
+    assert google_places_fake.requests == []  # refused before any call
 
 
 async def test_google_covers_the_area_finding_every_place_within_2_5_times_the_floor(
