@@ -82,3 +82,17 @@ def test_places_stacked_on_one_point_still_end() -> None:
     found, calls = cover(region, lons, lats)
     assert len(found) == 20
     assert calls < 50  # the 20 nearest all on one point prove a metre; the rest of the region still ends
+
+
+def test_after_an_answer_that_proves_nothing_new_the_next_call_is_on_what_remains() -> None:
+    region, dx, dy = square(1.0)
+    nearby = NearbyCover(region)
+    outside = Circle(id="x", lon=LON0 + 3 * dx, lat=LAT0, radius_m=5.0)
+    before = nearby.remaining_m2
+    nearby.add_answer(outside, [], capped=False)
+    assert nearby.remaining_m2 == before
+    circle = nearby.next_circle()
+    assert circle is not None
+    # the lowest point of what remains: a southern corner of the square (which one is rounding)
+    assert min(abs(circle.lon - (LON0 - dx)), abs(circle.lon - (LON0 + dx))) < 1e-6
+    assert circle.lat == pytest.approx(LAT0 - dy, abs=1e-6)

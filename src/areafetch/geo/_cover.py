@@ -79,6 +79,7 @@ class NearbyCover:
         self._id_prefix = id_prefix
         self._proofs: list[_Proof] = []
         self.calls = 0
+        self._stalled = False
         self.crowded: list[tuple[float, float]] = []
         """(lon, lat) of circles whose 20 nearest lay within `MIN_PROOF_M`: there may be more."""
 
@@ -105,7 +106,9 @@ class NearbyCover:
             return None
         start = _lowest_point(self._remainder)
         expected_m = self._expected_radius_m(start)
-        x, y = self._best_centre(start, expected_m)
+        # After an answer that proved nothing new, ask at the start point itself: it lies on what
+        # remains, so any disc around it (at least MIN_PROOF_M) takes some of it.
+        x, y = start if self._stalled else self._best_centre(start, expected_m)
         far_m = shapely.hausdorff_distance(Point(x, y), self._remainder)  # the farthest remaining point
         radius_m = min(self._max_radius_m, max(far_m * 1.001, 1.0))
         lon, lat = self._unproject(x, y)
@@ -132,9 +135,11 @@ class NearbyCover:
             proven_m = circle.radius_m * PROOF_MARGIN
         self._proofs.append(_Proof(float(x), float(y), proven_m))
         disc = Point(x, y).buffer(proven_m, quad_segs=_QUAD_SEGS)  # inscribed: never claims too much
+        before_m2 = self._remainder.area
         remainder = self._remainder.difference(disc)
         parts = [part for part in shapely.get_parts(remainder) if part.area >= _NEGLIGIBLE_M2]
         self._remainder = shapely.union_all(parts) if parts else shapely.Polygon()
+        self._stalled = self._remainder.area >= before_m2
 
     def _expected_radius_m(self, at: tuple[float, float]) -> float:
         """The disc an answer near `at` is expected to prove: that of the nearest answer so far."""

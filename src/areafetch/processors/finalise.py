@@ -24,7 +24,9 @@ async def finalise_area(payload: AreaRef, ctx: JobContext) -> AreaSummary:
             raise UnrecoverableError(f"no area {payload.area_id}")
         counts = await area_queries.count_places(conn, area_id=payload.area_id)
         summary = _summary(area, counts, await area_queries.places_bbox(conn, area_id=payload.area_id))
-        google_calls = (await area_queries.calls_by_source(conn, area_id=payload.area_id)).get("google_places", 0)
+        google_calls = (await area_queries.calls_by_source(conn, area_id=payload.area_id)).get(
+            "google_places", 0
+        )
         summary = summary.model_copy(
             update={
                 "google_calls_billed": google_calls,

@@ -58,7 +58,9 @@ class AreaEstimate(BaseModel):
     reasons: list[str] = Field(description="why it would be refused, if it would")
 
 
-@router.post("/estimate", response_model=AreaEstimate, responses={503: {"description": "Redis or PostgreSQL down"}})
+@router.post(
+    "/estimate", response_model=AreaEstimate, responses={503: {"description": "Redis or PostgreSQL down"}}
+)
 async def estimate_area(
     body: AreaCreate, settings: SettingsDep, redis: RedisDep, engine: EngineDep, _access: WriteAccessDep
 ) -> AreaEstimate:
