@@ -21,7 +21,7 @@ AREA_ID = uuid.UUID("0b6e2f49-4a4e-4f8a-9d0e-4b1a2c3d4e5f")
 
 
 def _report() -> StatusReport:
-    counts = {state: 1000 + index for index, state in enumerate(JOB_STATES)}
+    counts: dict[str, int] = {state: 1000 + index for index, state in enumerate(JOB_STATES)}
     limiter = LimiterStatus(
         name="google_places",
         server_time=NOW,

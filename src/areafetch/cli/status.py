@@ -8,6 +8,7 @@ reported and the rest is still shown; the exit code is then 1.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -115,7 +116,7 @@ class _Section:
 
     title: str
     columns: tuple[tuple[str, JustifyMethod], ...]
-    rows: list[tuple[str, ...]]
+    rows: Sequence[tuple[str, ...]]
     caption: str | None = None
 
 
