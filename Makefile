@@ -17,6 +17,10 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[embedded,dev]'
 	@touch $@ $(VENV)/.runtime-installed
 
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[embedded,dev,bench]'
+	@touch $@ $(VENV)/.dev-installed $(VENV)/.runtime-installed
+
 install: $(VENV)/.runtime-installed
 install-dev: $(VENV)/.dev-installed
 
@@ -38,7 +42,7 @@ test: lint typecheck pytest
 soak: install-dev
 	$(BIN)/pytest tests/soak -m soak -s -q -p no:cacheprovider
 
-bench: install-dev
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
 
 clean:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from areafetch.providers.google_prices import DEFAULT_PRICES_USD_PER_1000, SkuName
 
 # bullmq blocks on Redis for at most 10 s (BZPOPMIN in the worker, XREAD in QueueEvents).
 # A socket timeout must stay above that, or every idle wait ends in a TimeoutError.
@@ -117,6 +119,10 @@ class Settings(BaseSettings):
 
     # --- upstreams ---------------------------------------------------------------------------
     overpass_url: str = "https://overpass-api.de/api/interpreter"
+    overpass_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Overpass interpreter endpoints (comma-separated); empty: just AREAFETCH_OVERPASS_URL",
+    )
     google_places_url: str = "https://places.googleapis.com"
     google_api_key: SecretStr | None = None
     osm_extract_path: Path | None = None
@@ -125,15 +131,24 @@ class Settings(BaseSettings):
     # --- areas ------------------------------------------------------------------------------
     max_area_km2: float = Field(default=10_000.0, gt=0, description="largest area accepted (geodesic)")
     max_area_vertices: int = Field(default=10_000, ge=4, le=1_000_000)
-    overpass_max_tile_km2: float = Field(default=25.0, gt=0, description="largest Overpass tile")
+    overpass_max_tile_km2: float = Field(
+        default=1_000.0, gt=0, description="largest Overpass cell before a split (a smaller area is one call)"
+    )
     max_upstream_calls_per_job: int = Field(default=2_000, ge=1, description="planned calls an area may need")
     max_split_depth: int = Field(
         default=5, ge=0, le=12, description="how often a tile or circle may be split"
+    )
+    overpass_density_cell_deg: float = Field(
+        default=0.1, gt=0, le=1, description="coarse grid cell (degrees) of the densities planning learns"
     )
     overpass_timeout_s: float = Field(default=25.0, gt=0, le=900, description="Overpass [timeout:]")
     overpass_maxsize_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Overpass [maxsize:]")
     overpass_pause_min_s: float = Field(default=30.0, gt=0, description="shortest shared pause after a 429")
     google_places_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    google_prices: dict[SkuName, float] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES_USD_PER_1000),
+        description="USD per 1,000 calls per Google SKU (JSON); the given SKUs replace the defaults",
+    )
     google_places_pause_min_s: float = Field(default=5.0, gt=0)
 
     # --- rate limits, one set per upstream (see areafetch.ratelimit) -------------------------
@@ -152,8 +167,11 @@ class Settings(BaseSettings):
     google_places_max_wait_s: float = Field(default=120.0, gt=0)
     google_places_daily_requests: int | None = Field(default=None, ge=1)
     google_places_daily_bytes: int | None = Field(default=None, ge=1)
+    google_daily_usd: float | None = Field(
+        default=None, gt=0, description="USD of Google calls per UTC day, at `google_prices`; None: none"
+    )
 
-    @field_validator("google_api_key", "osm_extract_path", mode="before")
+    @field_validator("google_api_key", "osm_extract_path", "google_daily_usd", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -187,6 +205,14 @@ class Settings(BaseSettings):
             return ()
         return tuple(self.api_tokens.get_secret_value().split(","))
 
+    @field_validator("google_prices")
+    @classmethod
+    def _prices_complete_and_not_negative(cls, value: dict[SkuName, float]) -> dict[SkuName, float]:
+        negative = sorted(sku for sku, price in value.items() if not price >= 0)
+        if negative:
+            raise ValueError(f"prices must be >= 0 USD per 1,000 calls: {', '.join(negative)}")
+        return {**DEFAULT_PRICES_USD_PER_1000, **value}
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url_scheme(cls, value: str) -> str:
@@ -208,6 +234,32 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in {"http", "https"}:
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("overpass_urls", mode="before")
+    @classmethod
+    def _overpass_urls(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")] if value.strip() else []
+        elif isinstance(value, list | tuple):
+            parts = [str(part).strip() for part in value]
+        else:
+            raise ValueError("AREAFETCH_OVERPASS_URLS must be a comma-separated list of http(s) URLs")
+        urls: list[str] = []
+        for part in parts:
+            split = urlsplit(part)
+            if split.scheme not in {"http", "https"} or not split.hostname:
+                raise ValueError(
+                    f"AREAFETCH_OVERPASS_URLS: {part!r} is not an http:// or https:// URL with a host"
+                )
+            if part.rstrip("/") in urls:
+                raise ValueError(f"AREAFETCH_OVERPASS_URLS: {part!r} is listed twice")
+            urls.append(part.rstrip("/"))
+        return tuple(urls)
+
+    @property
+    def overpass_endpoints(self) -> tuple[str, ...]:
+        """The Overpass interpreters to use: `overpass_urls`, or the one `overpass_url`."""
+        return self.overpass_urls or (self.overpass_url,)
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:
