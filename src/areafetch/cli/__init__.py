@@ -144,11 +144,12 @@ def submit(
 @app.command()
 def status(
     areas: Annotated[int, typer.Option(help="how many recent areas to show", min=1, max=1000)] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document, for scripts")] = False,
 ) -> None:
     """Print queues, rate limiters, workers and recent areas (read from Redis and PostgreSQL)."""
     from areafetch.cli.status import run_status
 
-    raise typer.Exit(run_status(_settings(), areas_limit=areas))
+    raise typer.Exit(run_status(_settings(), areas_limit=areas, as_json=as_json))
 
 
 @app.command()

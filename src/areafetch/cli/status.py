@@ -8,12 +8,15 @@ reported and the rest is still shown; the exit code is then 1.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pydantic import TypeAdapter
 from redis.exceptions import RedisError
 from rich.console import Console, JustifyMethod
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from areafetch.areas import RATE_LIMITED_SOURCES
@@ -34,6 +37,7 @@ __all__ = [
     "StatusReport",
     "collect_status",
     "render_status",
+    "render_status_json",
     "run_status",
 ]
 
@@ -106,41 +110,97 @@ async def _read_database(settings: Settings, report: StatusReport, *, areas_limi
 # --- showing ----------------------------------------------------------------------------------
 
 
+_UNBOUNDED = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Section:
+    """One titled table of the report as plain text cells; the first column names each row."""
+
+    title: str
+    columns: tuple[tuple[str, JustifyMethod], ...]
+    rows: Sequence[tuple[str, ...]]
+    empty: str | None = None
+
+
 def render_status(report: StatusReport, console: Console) -> None:
     """Print the report as tables: queues, limiters, workers, recent areas, then any problems.
 
+    Each table is laid out to fit the console's width without cutting a header or a figure: as a
+    table when it fits, else turned on its side (one column per row), else one block per row.
     A service that could not be read gets no (empty, misleading) tables, only its problem line.
     """
-    tables: list[Table] = []
+    sections: list[_Section] = []
     if report.redis_read:
-        tables += [_queues_table(report), _limiters_table(report), _workers_table(report)]
+        sections += [_queues_section(report), _limiters_section(report), _workers_section(report)]
     if report.database_read:
-        tables.append(_areas_table(report))
-    for table in tables:
-        console.print(table)
+        sections.append(_areas_section(report))
+    for section in sections:
+        console.print(_fitted(section, console))
     for problem in report.problems:
         console.print(f"[bold red]unavailable:[/] {escape(problem)}", highlight=False)
 
 
-def _queues_table(report: StatusReport) -> Table:
-    table = Table(title="queues")
-    table.add_column("queue")
-    for state in JOB_STATES:
-        table.add_column(state, justify="right")
-    table.add_column("workers", justify="right")
-    for queue in report.queues:
-        table.add_row(
-            queue.name, *(str(queue.counts.get(s, 0)) for s in JOB_STATES), str(_serving(report, queue.name))
-        )
+def render_status_json(report: StatusReport) -> str:
+    """The report as one JSON document, for scripts."""
+    return _REPORT_JSON.dump_json(report, indent=2).decode()
+
+
+def _fitted(section: _Section, console: Console) -> Table:
+    unbounded = console.options.update_width(_UNBOUNDED)  # measured at the console's width, all fits
+    for layout in (_wide, _turned):
+        table = layout(section)
+        if Measurement.get(console, unbounded, table).maximum <= console.width:
+            return table
+    return _stacked(section)
+
+
+def _wide(section: _Section) -> Table:
+    table = Table(title=section.title, caption=None if section.rows else section.empty)
+    for name, justify in section.columns:
+        table.add_column(name, justify=justify)
+    for row in section.rows:
+        table.add_row(*row)
     return table
+
+
+def _turned(section: _Section) -> Table:
+    table = Table(title=section.title)
+    table.add_column(section.columns[0][0])
+    for row in section.rows:
+        table.add_column(row[0], justify="right")
+    for index, (name, _) in enumerate(section.columns[1:], start=1):
+        table.add_row(name, *(row[index] for row in section.rows))
+    return table
+
+
+def _stacked(section: _Section) -> Table:
+    table = Table(title=section.title, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for row in section.rows:
+        for (name, _), value in zip(section.columns, row, strict=True):
+            table.add_row(name, value)
+        table.add_section()
+    return table
+
+
+def _queues_section(report: StatusReport) -> _Section:
+    columns: list[tuple[str, JustifyMethod]] = [("queue", "left")]
+    columns += [(state, "right") for state in JOB_STATES]
+    columns.append(("workers", "right"))
+    rows = [
+        (queue.name, *(str(queue.counts.get(s, 0)) for s in JOB_STATES), str(_serving(report, queue.name)))
+        for queue in report.queues
+    ]
+    return _Section("queues", tuple(columns), rows)
 
 
 def _serving(report: StatusReport, queue: str) -> int:
     return sum(queue in worker.queues for worker in report.workers)
 
 
-def _limiters_table(report: StatusReport) -> Table:
-    table = Table(title="rate limiters")
+def _limiters_section(report: StatusReport) -> _Section:
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("limiter", "left"),
         ("next slot in", "right"),
@@ -150,23 +210,24 @@ def _limiters_table(report: StatusReport) -> Table:
         ("budget left", "right"),
         ("bytes today", "right"),
     )
-    for column, justify in columns:
-        table.add_column(column, justify=justify)
+    rows = []
     for status in report.limiters:
         paused = "-" if status.paused_until is None else f"{_clock(status.paused_until)} ({_in(status)})"
         left = "unlimited" if status.requests_left is None else f"{status.requests_left:,}"
         if status.budget_exhausted:
             left = f"[bold red]{left} (exhausted)[/]"
-        table.add_row(
-            status.name,
-            f"{status.next_slot_in_s:.2f} s",
-            f"{status.in_flight}/{status.max_in_flight}",
-            paused,
-            f"{status.requests_today:,}",
-            left,
-            f"{status.bytes_today:,}",
+        rows.append(
+            (
+                status.name,
+                f"{status.next_slot_in_s:.2f} s",
+                f"{status.in_flight}/{status.max_in_flight}",
+                paused,
+                f"{status.requests_today:,}",
+                left,
+                f"{status.bytes_today:,}",
+            )
         )
-    return table
+    return _Section("rate limiters", columns, rows)
 
 
 def _in(status: LimiterStatus) -> str:
@@ -174,55 +235,74 @@ def _in(status: LimiterStatus) -> str:
     return f"in {(status.paused_until - status.server_time).total_seconds():.1f} s"
 
 
-def _workers_table(report: StatusReport) -> Table:
-    table = Table(title="workers")
-    for column in ("queue", "worker", "connections", "connected (s)", "idle (s)"):
-        table.add_column(column, justify="left" if column in ("queue", "worker") else "right")
-    for queue in report.queues:
-        for worker in report.workers:
-            if queue.name in worker.queues:
-                table.add_row(
-                    queue.name, worker.name, str(worker.connections), str(worker.age_s), str(worker.idle_s)
-                )
-    if not report.workers:
-        table.caption = "no worker connected"
-    return table
+def _workers_section(report: StatusReport) -> _Section:
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("queue", "left"),
+        ("worker", "left"),
+        ("connections", "right"),
+        ("connected (s)", "right"),
+        ("idle (s)", "right"),
+    )
+    rows = [
+        (queue.name, worker.name, str(worker.connections), str(worker.age_s), str(worker.idle_s))
+        for queue in report.queues
+        for worker in report.workers
+        if queue.name in worker.queues
+    ]
+    return _Section("workers", columns, rows, empty="no worker connected")
 
 
-def _areas_table(report: StatusReport) -> Table:
-    table = Table(title="recent areas")
-    table.add_column("area", no_wrap=True, min_width=36)  # ids are copied from here: never cut them
-    for column in ("name", "state", "tiles", "places", "calls", "created", "sources", "categories"):
-        table.add_column(column, justify="right" if column in ("tiles", "places", "calls") else "left")
+def _areas_section(report: StatusReport) -> _Section:
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("area", "left"),
+        ("name", "left"),
+        ("state", "left"),
+        ("tiles", "right"),
+        ("places", "right"),
+        ("calls", "right"),
+        ("created", "left"),
+        ("sources", "left"),
+        ("categories", "left"),
+    )
+    rows = []
     for area in report.areas:
         state = area.state
         if area.state == "failed" and area.failed_reason:
             state = f"failed: {area.failed_reason[:60]}"
-        table.add_row(
-            str(area.id),
-            escape(area.name),
-            escape(state),
-            f"{area.tiles_done}/{area.tiles_total}",
-            "-" if area.places_total is None else str(area.places_total),
-            str(area.upstream_calls),
-            _clock(area.created_at),
-            ", ".join(area.sources),
-            ", ".join(area.categories),
+        rows.append(
+            (
+                str(area.id),
+                escape(area.name),
+                escape(state),
+                f"{area.tiles_done}/{area.tiles_total}",
+                "-" if area.places_total is None else str(area.places_total),
+                str(area.upstream_calls),
+                _clock(area.created_at),
+                ", ".join(area.sources),
+                ", ".join(area.categories),
+            )
         )
-    if not report.areas:
-        table.caption = "no areas yet"
-    return table
+    return _Section("recent areas", columns, rows, empty="no areas yet")
 
 
 def _clock(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+_REPORT_JSON = TypeAdapter(StatusReport)
+
+
 # --- the command ------------------------------------------------------------------------------
 
 
-def run_status(settings: Settings, *, console: Console | None = None, areas_limit: int = 10) -> int:
-    """Print queues, limiters, workers and recent areas; 0 when everything could be read, else 1."""
+def run_status(
+    settings: Settings, *, console: Console | None = None, areas_limit: int = 10, as_json: bool = False
+) -> int:
+    """Print queues, limiters, workers and recent areas (as tables, or as JSON); 0 when everything
+    could be read, else 1."""
     report = asyncio.run(collect_status(settings, areas_limit=areas_limit))
-    render_status(report, console or Console())
+    if as_json:
+        print(render_status_json(report))
+    else:
+        render_status(report, console or Console())
     return 1 if report.problems else 0
