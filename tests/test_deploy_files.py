@@ -84,7 +84,9 @@ def test_readme_defaults_match_the_settings_defaults() -> None:
     # the default Settings holds (a stray edit once turned two defaults into 75 unnoticed).
     readme = (ROOT / "README.md").read_text()
     documented = dict(
-        re.findall(r"^\| `AREAFETCH_([A-Z0-9_]+)` \| `(-?[0-9]+(?:\.[0-9]+)?)` \|", readme, flags=re.MULTILINE)
+        re.findall(
+            r"^\| `AREAFETCH_([A-Z0-9_]+)` \| `(-?[0-9]+(?:\.[0-9]+)?)` \|", readme, flags=re.MULTILINE
+        )
     )
     fields = Settings.model_fields
     wrong = {
