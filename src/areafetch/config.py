@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from areafetch.providers.google_prices import DEFAULT_PRICES_USD_PER_1000, SkuName
+
 # bullmq blocks on Redis for at most 10 s (BZPOPMIN in the worker, XREAD in QueueEvents).
 # A socket timeout must stay above that, or every idle wait ends in a TimeoutError.
 MAX_REDIS_BLOCK_S = 10.0
@@ -132,6 +134,10 @@ class Settings(BaseSettings):
     overpass_maxsize_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Overpass [maxsize:]")
     overpass_pause_min_s: float = Field(default=30.0, gt=0, description="shortest shared pause after a 429")
     google_places_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    google_prices: dict[SkuName, float] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES_USD_PER_1000),
+        description="USD per 1,000 calls per Google SKU (JSON); the given SKUs replace the defaults",
+    )
     google_places_pause_min_s: float = Field(default=5.0, gt=0)
 
     # --- rate limits, one set per upstream (see areafetch.ratelimit) -------------------------
@@ -150,8 +156,11 @@ class Settings(BaseSettings):
     google_places_max_wait_s: float = Field(default=120.0, gt=0)
     google_places_daily_requests: int | None = Field(default=None, ge=1)
     google_places_daily_bytes: int | None = Field(default=None, ge=1)
+    google_daily_usd: float | None = Field(
+        default=None, gt=0, description="USD of Google calls per UTC day, at `google_prices`; None: none"
+    )
 
-    @field_validator("google_api_key", "osm_extract_path", mode="before")
+    @field_validator("google_api_key", "osm_extract_path", "google_daily_usd", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -184,6 +193,14 @@ class Settings(BaseSettings):
         if self.api_tokens is None:
             return ()
         return tuple(self.api_tokens.get_secret_value().split(","))
+
+    @field_validator("google_prices")
+    @classmethod
+    def _prices_complete_and_not_negative(cls, value: dict[SkuName, float]) -> dict[SkuName, float]:
+        negative = sorted(sku for sku, price in value.items() if not price >= 0)
+        if negative:
+            raise ValueError(f"prices must be >= 0 USD per 1,000 calls: {', '.join(negative)}")
+        return {**DEFAULT_PRICES_USD_PER_1000, **value}
 
     @field_validator("redis_url")
     @classmethod

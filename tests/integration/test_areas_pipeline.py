@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import socket
@@ -11,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 import shapely
 
 from areafetch.config import Settings
+from areafetch.providers.google_prices import price_usd
+from areafetch.ratelimit import Limiter, policy_for
 from areafetch.web.app import create_app
 from tests.fakes.cafes import cafe_ids, write_cafes
 from tests.fakes.expected import expected_google_places, expected_osm_keys
@@ -86,7 +90,36 @@ async def test_sixteen_plus_tiles_with_two_workers_finish_at_the_configured_rate
     assert seen == sorted(seen)
 
 
-async def test_google_circles_hitting_the_20_cap_are_split_and_every_place_found_once(
+async def test_the_plan_job_refuses_an_area_the_google_money_left_does_not_cover(
+    area_settings: Settings, processes: ProcessFactory, google_places_fake: GooglePlacesFake
+) -> None:
+    settings = with_upstreams(area_settings, google=google_places_fake).model_copy(
+        update={"google_daily_usd": 0.05}  # one call at 32 USD per 1,000
+    )
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        limiter = Limiter(
+            redis,
+            "google_places",
+            policy_for(settings, "google_places"),
+            namespace=settings.limiter_namespace,
+        )
+        async with limiter.acquire():  # today's one call is spent
+            pass
+    finally:
+        await redis.aclose()
+    await processes.worker(settings_env(settings))
+    _, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["google_places"], categories=["restaurant"]
+    )
+
+    assert area["state"] == "failed"
+    assert "AREAFETCH_GOOGLE_DAILY_USD = 0.05 is left" in area["failed_reason"]
+    assert "estimate is 1 Google calls, 0.03 USD" in area["failed_reason"]
+    assert google_places_fake.requests == []  # refused before any call
+
+
+async def test_google_covers_the_area_finding_every_place_within_2_5_times_the_floor(
     area_settings: Settings, processes: ProcessFactory, google_places_fake: GooglePlacesFake
 ) -> None:
     settings = with_upstreams(area_settings, google=google_places_fake)
@@ -103,8 +136,12 @@ async def test_google_circles_hitting_the_20_cap_are_split_and_every_place_found
     assert len(expected) > 40  # several circles must have hit the cap of 20
     found = await stored_ids(settings, area_id, "google_places")
     assert sorted(found) == sorted(expected)
-    assert area["upstream_calls"] > 2  # the first circle was split
-    print(f"\ngoogle: {len(expected)} places found with {area['upstream_calls']} calls")
+    floor = math.ceil(len(expected) / 20)
+    print(f"\ngoogle: {len(expected)} places found with {area['upstream_calls']} calls, floor {floor}")
+    assert floor < area["upstream_calls"] <= 2.5 * floor
+    billed = len(google_places_fake.billable_calls())
+    assert area["summary"]["google_calls_billed"] == billed == area["upstream_calls"]
+    assert area["summary"]["google_usd"] == price_usd(billed, settings.google_prices)
     assert all(record.status == 200 for record in google_places_fake.requests)
 
 

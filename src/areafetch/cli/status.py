@@ -37,8 +37,8 @@ __all__ = [
     "StatusReport",
     "collect_status",
     "render_status",
-    "render_status_json",
     "run_status",
+    "status_json",
 ]
 
 
@@ -110,25 +110,22 @@ async def _read_database(settings: Settings, report: StatusReport, *, areas_limi
 # --- showing ----------------------------------------------------------------------------------
 
 
-_UNBOUNDED = 100_000
-
-
 @dataclass(frozen=True, slots=True)
 class _Section:
-    """One titled table of the report as plain text cells; the first column names each row."""
+    """One table's content, laid out by `_print_section` to the terminal's width."""
 
     title: str
     columns: tuple[tuple[str, JustifyMethod], ...]
     rows: Sequence[tuple[str, ...]]
-    empty: str | None = None
+    caption: str | None = None
 
 
 def render_status(report: StatusReport, console: Console) -> None:
-    """Print the report as tables: queues, limiters, workers, recent areas, then any problems.
+    """Print the report: queues, limiters, workers, recent areas, then any problems.
 
-    Each table is laid out to fit the console's width without cutting a header or a figure: as a
-    table when it fits, else turned on its side (one column per row), else one block per row.
     A service that could not be read gets no (empty, misleading) tables, only its problem line.
+    Each table is printed as a table when it fits the terminal; otherwise it is turned (one column
+    per item) or stacked (one block of `field value` lines per item), so no figure is ever cut.
     """
     sections: list[_Section] = []
     if report.redis_read:
@@ -136,64 +133,75 @@ def render_status(report: StatusReport, console: Console) -> None:
     if report.database_read:
         sections.append(_areas_section(report))
     for section in sections:
-        console.print(_fitted(section, console))
+        _print_section(section, console)
     for problem in report.problems:
         console.print(f"[bold red]unavailable:[/] {escape(problem)}", highlight=False)
 
 
-def render_status_json(report: StatusReport) -> str:
-    """The report as one JSON document, for scripts."""
-    return _REPORT_JSON.dump_json(report, indent=2).decode()
-
-
-def _fitted(section: _Section, console: Console) -> Table:
-    unbounded = console.options.update_width(_UNBOUNDED)  # measured at the console's width, all fits
-    for layout in (_wide, _turned):
+def _print_section(section: _Section, console: Console) -> None:
+    for layout in (_as_table, _as_turned_table):
         table = layout(section)
-        if Measurement.get(console, unbounded, table).maximum <= console.width:
-            return table
-    return _stacked(section)
+        if table is not None and _fits(table, console):
+            console.print(table)
+            return
+    console.print(_as_stack(section))
 
 
-def _wide(section: _Section) -> Table:
-    table = Table(title=section.title, caption=None if section.rows else section.empty)
+def _fits(table: Table, console: Console) -> bool:
+    unbounded = console.options.update_width(10_000)  # the width it wants, not what it would shrink to
+    return Measurement.get(console, unbounded, table).maximum <= console.width
+
+
+def _as_table(section: _Section) -> Table:
+    table = Table(title=section.title, caption=section.caption)
     for name, justify in section.columns:
-        table.add_column(name, justify=justify)
+        table.add_column(name, justify=justify, no_wrap=True)
     for row in section.rows:
         table.add_row(*row)
     return table
 
 
-def _turned(section: _Section) -> Table:
-    table = Table(title=section.title)
-    table.add_column(section.columns[0][0])
+def _as_turned_table(section: _Section) -> Table | None:
+    """Fields as rows and items as columns: narrow when there are few items with many fields."""
+    if not section.rows or len(section.rows) > 4:
+        return None
+    first, *fields = section.columns
+    table = Table(title=section.title, caption=section.caption)
+    table.add_column(first[0], no_wrap=True)
     for row in section.rows:
-        table.add_column(row[0], justify="right")
-    for index, (name, _) in enumerate(section.columns[1:], start=1):
+        table.add_column(row[0], justify="right", no_wrap=True)
+    for index, (name, _) in enumerate(fields, start=1):
         table.add_row(name, *(row[index] for row in section.rows))
     return table
 
 
-def _stacked(section: _Section) -> Table:
-    table = Table(title=section.title, show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value", overflow="fold")
-    for row in section.rows:
+def _as_stack(section: _Section) -> Table:
+    """One block per item, a `field value` line per column; long values wrap, never shorten."""
+    grid = Table.grid(padding=(0, 2))
+    grid.title = section.title
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for number, row in enumerate(section.rows):
+        if number:
+            grid.add_row("", "")
         for (name, _), value in zip(section.columns, row, strict=True):
-            table.add_row(name, value)
-        table.add_section()
-    return table
+            grid.add_row(name, value)
+    if section.caption:
+        grid.add_row("", section.caption)
+    return grid
 
 
 def _queues_section(report: StatusReport) -> _Section:
-    columns: list[tuple[str, JustifyMethod]] = [("queue", "left")]
-    columns += [(state, "right") for state in JOB_STATES]
-    columns.append(("workers", "right"))
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("queue", "left"),
+        *((state, "right") for state in JOB_STATES),
+        ("workers", "right"),
+    )
     rows = [
         (queue.name, *(str(queue.counts.get(s, 0)) for s in JOB_STATES), str(_serving(report, queue.name)))
         for queue in report.queues
     ]
-    return _Section("queues", tuple(columns), rows)
+    return _Section("queues", columns, rows)
 
 
 def _serving(report: StatusReport, queue: str) -> int:
@@ -249,7 +257,7 @@ def _workers_section(report: StatusReport) -> _Section:
         for worker in report.workers
         if queue.name in worker.queues
     ]
-    return _Section("workers", columns, rows, empty="no worker connected")
+    return _Section("workers", columns, rows, caption=None if report.workers else "no worker connected")
 
 
 def _areas_section(report: StatusReport) -> _Section:
@@ -282,11 +290,16 @@ def _areas_section(report: StatusReport) -> _Section:
                 ", ".join(area.categories),
             )
         )
-    return _Section("recent areas", columns, rows, empty="no areas yet")
+    return _Section("recent areas", columns, rows, caption=None if report.areas else "no areas yet")
 
 
 def _clock(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def status_json(report: StatusReport) -> str:
+    """The report as JSON for scripts: the same figures as the tables, unformatted."""
+    return _REPORT_JSON.dump_json(report, indent=2).decode()
 
 
 _REPORT_JSON = TypeAdapter(StatusReport)
@@ -298,11 +311,11 @@ _REPORT_JSON = TypeAdapter(StatusReport)
 def run_status(
     settings: Settings, *, console: Console | None = None, areas_limit: int = 10, as_json: bool = False
 ) -> int:
-    """Print queues, limiters, workers and recent areas (as tables, or as JSON); 0 when everything
-    could be read, else 1."""
+    """Print queues, limiters, workers and recent areas; 0 when everything could be read, else 1."""
     report = asyncio.run(collect_status(settings, areas_limit=areas_limit))
+    console = console or Console()
     if as_json:
-        print(render_status_json(report))
+        console.print_json(status_json(report))
     else:
-        render_status(report, console or Console())
+        render_status(report, console)
     return 1 if report.problems else 0

@@ -181,6 +181,16 @@ async def tile_progress(conn: AsyncConnection, *, area_id: uuid.UUID) -> dict[st
     return {source: (int(finished or 0), int(total)) for source, finished, total in rows}
 
 
+async def calls_by_source(conn: AsyncConnection, *, area_id: uuid.UUID) -> dict[str, int]:
+    """Upstream calls the area's finished tiles made, per source (for Google: the billed ones)."""
+    rows = await conn.execute(
+        select(tiles.c.source, func.sum(tiles.c.upstream_calls))
+        .where(tiles.c.area_id == area_id)
+        .group_by(tiles.c.source)
+    )
+    return {source: int(total or 0) for source, total in rows}
+
+
 async def count_places(conn: AsyncConnection, *, area_id: uuid.UUID) -> list[tuple[str, str, int]]:
     """(source, category, places) of an area."""
     rows = await conn.execute(

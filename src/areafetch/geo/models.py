@@ -129,12 +129,15 @@ class Circle(_Frozen):
         lon: Centre longitude in degrees.
         lat: Centre latitude in degrees.
         radius_m: Radius in metres (geodesic distance on WGS84), at most 50 km.
+        cell: The lattice cell (west, south, east, north) a planned circle answers for: the cells
+            tile the area, so a fetch covering only its cell never asks what a neighbour asks.
     """
 
     id: str = Field(min_length=1, max_length=512)
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     radius_m: float = Field(gt=0, le=MAX_CIRCLE_RADIUS_M)
+    cell: tuple[float, float, float, float] | None = None
 
 
 class PlanOptions(_Frozen):

@@ -17,6 +17,7 @@ from areafetch.jobs import AreaRef, PlanAreaResult
 from areafetch.processors._shared import fail_area, load_area, log
 from areafetch.processors.base import JobContext
 from areafetch.processors.overpass_learning import fit_planned_cells
+from areafetch.providers.google_prices import money_refusal
 from areafetch.queue.flows import add_area_flow
 from areafetch.ratelimit import LimiterStatus
 
@@ -105,8 +106,12 @@ async def _check_budget(ctx: JobContext, sources: Sequence[Source], calls: dict[
         limiter = ctx.resources.upstreams.limiters.get(source)
         if limiter is not None and needed:
             statuses[source] = await limiter.status()
+    settings = ctx.resources.settings
     reasons = budget_refusals(
-        calls, statuses, max_calls_per_job=ctx.resources.settings.max_upstream_calls_per_job
+        calls,
+        statuses,
+        max_calls_per_job=settings.max_upstream_calls_per_job,
+        google_money=lambda needed, left: money_refusal(needed, left, settings),
     )
     reasons += [
         reason for source in sources if (reason := unconfigured_reason(source, ctx.resources.settings))
