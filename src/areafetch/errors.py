@@ -5,6 +5,7 @@ AreafetchError
 ├── ServiceUnavailable        Redis or PostgreSQL cannot be reached
 ├── JobNotFound               no job with that id in any queue
 ├── JobStateConflict          a job is in a state that does not allow the operation
+├── AreaStateConflict         an area is in a state that does not allow the operation
 ├── InvalidPayload            a job payload failed validation (never retried)
 ├── InvalidArea               an area cannot be planned
 ├── InvalidField              a request field holds a value the service cannot use
@@ -43,6 +44,10 @@ class JobNotFound(AreafetchError):
 
 class JobStateConflict(AreafetchError):
     """A job is in a state that does not allow the operation (retry a running job, cancel a finished one)."""
+
+
+class AreaStateConflict(AreafetchError):
+    """An area is in a state that does not allow the operation (delete a running area)."""
 
 
 class AreaNotFound(AreafetchError):

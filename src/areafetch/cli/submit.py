@@ -21,6 +21,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from areafetch.areas.states import FINISHED_STATES
+
 __all__ = [
     "EXIT_FAILED",
     "EXIT_INVALID",
@@ -40,7 +42,7 @@ EXIT_FAILED = 1
 EXIT_INVALID = 2
 
 _POLYGONS = ("Polygon", "MultiPolygon")
-_FINISHED = ("completed", "failed")
+
 _MAX_POLL_ERRORS = 20  # consecutive failed polls (about 10 s at 0.5 s) before giving up
 _HTTP_TIMEOUT_S = 30.0
 
@@ -289,7 +291,7 @@ async def _wait(
                     area = response.json()
                     state = str(area.get("state"))
                     view.update(area)
-                    if state in _FINISHED:
+                    if state in FINISHED_STATES:
                         return dict(area)
                 else:  # 503 while Redis or PostgreSQL restart: keep trying for a while
                     errors.append(f"{response.status_code}: {response.text[:200]}")

@@ -1,4 +1,8 @@
-"""Reads of areas for overviews (`areafetch status`): the newest areas first, no geometry."""
+"""Reads of areas for overviews (`areafetch status`, `GET /api/areas`): newest first, no geometry.
+
+Pages are keyset pages on (created_at, id), both descending: the cursor is the last area of a page,
+so page 500 costs what page 1 costs and an area created meanwhile never shifts a page.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.db.tables import areas
 
-__all__ = ["AreaOverview", "recent_areas"]
+__all__ = ["AreaFilter", "AreaOverview", "list_areas", "recent_areas"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +37,40 @@ class AreaOverview:
     finished_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class AreaFilter:
+    """Which areas a listing shows; every field optional."""
+
+    states: tuple[str, ...] = ()
+    name_contains: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    after: tuple[datetime, uuid.UUID] | None = None
+    """The (created_at, id) of the last area of the previous page."""
+
+
 async def recent_areas(conn: AsyncConnection, *, limit: int) -> list[AreaOverview]:
     """The `limit` most recently created areas, newest first."""
+    return await list_areas(conn, limit=limit, where=AreaFilter())
+
+
+def _conditions(where: AreaFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if where.states:
+        conditions.append(areas.c.state.in_(where.states))
+    if where.name_contains:
+        conditions.append(areas.c.name.icontains(where.name_contains, autoescape=True))
+    if where.created_after is not None:
+        conditions.append(areas.c.created_at > where.created_after)
+    if where.created_before is not None:
+        conditions.append(areas.c.created_at < where.created_before)
+    if where.after is not None:
+        conditions.append(tuple_(areas.c.created_at, areas.c.id) < tuple_(*where.after))
+    return conditions
+
+
+async def list_areas(conn: AsyncConnection, *, limit: int, where: AreaFilter) -> list[AreaOverview]:
+    """Up to `limit` areas matching `where`, newest first (ties by id, descending)."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     statement = (
@@ -53,7 +89,8 @@ async def recent_areas(conn: AsyncConnection, *, limit: int) -> list[AreaOvervie
             areas.c.created_at,
             areas.c.finished_at,
         )
-        .order_by(areas.c.created_at.desc(), areas.c.id)
+        .where(and_(True, *_conditions(where)))
+        .order_by(areas.c.created_at.desc(), areas.c.id.desc())
         .limit(limit)
     )
     rows = await conn.execute(statement)

@@ -10,6 +10,7 @@ from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from areafetch.areas.states import FINISHED_STATES, UNFINISHED_STATES
 from areafetch.db.tables import area_places, areas, places, tiles
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
     "unfinished_areas",
 ]
 
-_FINISHED = ("completed", "failed")
 
 
 async def create_area(
@@ -64,6 +64,29 @@ async def delete_area(conn: AsyncConnection, *, area_id: uuid.UUID) -> None:
     lock on it) and keeps new ones out; the trigger then removes the links, theirs included.
     """
     await conn.execute(delete(areas).where(areas.c.id == area_id))
+
+
+async def purge_places_of_only(conn: AsyncConnection, *, area_id: uuid.UUID) -> int:
+    """Delete the places that only this area links to (before the area itself goes); their count."""
+    links = area_places.alias("links")
+    others = area_places.alias("others")
+    only_here = (
+        select(links.c.place_id)
+        .where(links.c.area_id == area_id)
+        .where(
+            ~select(others.c.place_id)
+            .where(others.c.place_id == links.c.place_id, others.c.area_id != area_id)
+            .exists()
+        )
+    )
+    result = await conn.execute(delete(places).where(places.c.id.in_(only_here)))
+    return int(result.rowcount or 0)
+
+
+async def lock_area_state(conn: AsyncConnection, *, area_id: uuid.UUID) -> str | None:
+    """The area's state, its row locked until the transaction ends; None when there is no such area."""
+    row = (await conn.execute(select(areas.c.state).where(areas.c.id == area_id).with_for_update())).first()
+    return None if row is None else str(row.state)
 
 
 async def get_area(conn: AsyncConnection, *, area_id: uuid.UUID) -> dict[str, Any] | None:
@@ -160,7 +183,7 @@ async def fail_area(
         )
     await conn.execute(
         update(areas)
-        .where(areas.c.id == area_id, areas.c.state.not_in(_FINISHED))
+        .where(areas.c.id == area_id, areas.c.state.not_in(FINISHED_STATES))
         .values(state="failed", failed_reason=reason, finished_at=func.now())
     )
 
@@ -223,7 +246,7 @@ async def unfinished_areas(conn: AsyncConnection, *, idle_for_s: float) -> list[
     began = func.coalesce(areas.c.started_at, areas.c.created_at)
     rows = await conn.execute(
         select(areas.c.id, areas.c.state).where(
-            areas.c.state.in_(("queued", "planning", "running")),
+            areas.c.state.in_(UNFINISHED_STATES),
             began < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, idle_for_s),
         )
     )

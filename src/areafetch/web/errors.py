@@ -10,12 +10,16 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from areafetch.errors import (
     AreafetchError,
     AreaNotFound,
+    AreaStateConflict,
     BudgetExhausted,
     InvalidArea,
     InvalidField,
@@ -34,6 +38,7 @@ _STATUS: dict[type[AreafetchError], int] = {
     JobNotFound: 404,
     AreaNotFound: 404,
     JobStateConflict: 409,
+    AreaStateConflict: 409,
     InvalidPayload: 422,
     InvalidArea: 422,
     InvalidField: 422,
@@ -102,6 +107,26 @@ async def _handle_invalid(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": [_renderable(error) for error in exc.errors()]}, status_code=422)
 
 
+async def _handle_http(request: Request, exc: Exception) -> Response:
+    """Starlette's own HTTP errors; a 405's `Allow` lists every method of the path, not only those of
+    the first route that matched it (a path served by several routes, e.g. GET and POST /api/areas)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        exc = StarletteHTTPException(405, exc.detail, headers={"Allow": ", ".join(allowed)})
+    return await http_exception_handler(request, exc)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "OPTIONS"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AreafetchError, _handle)
     app.add_exception_handler(RequestValidationError, _handle_invalid)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)

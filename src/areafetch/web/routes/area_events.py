@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
+from areafetch.areas.states import FINISHED_STATES
 from areafetch.db.engine import connection
 from areafetch.web.deps import EngineDep, ReadAccessDep
 from areafetch.web.routes.areas import AreaId, AreaProgress, AreaPublic, read_area
@@ -17,7 +18,6 @@ from areafetch.web.routes.areas import AreaId, AreaProgress, AreaPublic, read_ar
 router = APIRouter(prefix="/api/areas", tags=["areas"])
 
 POLL_INTERVAL_S = 0.5
-_FINISHED = frozenset({"completed", "failed"})
 
 
 class AreaProgressEvent(BaseModel):
@@ -87,7 +87,7 @@ async def area_events(
         if current != last:
             yield ServerSentEvent(event="progress", data=current)
             last = current
-        if area.state in _FINISHED:
+        if area.state in FINISHED_STATES:
             yield ServerSentEvent(event="done", data=area)
             return
         # The response is cancelled on disconnect, which ends this loop at the sleep.

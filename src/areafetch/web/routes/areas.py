@@ -1,29 +1,41 @@
-"""Areas: submit one for retrieval, follow its progress and summary."""
+"""Areas: submit one for retrieval, follow its progress and summary, list them, delete one."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
 import functools
 import os
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator, model_validator
 from shapely.geometry import mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.areas import Source, plan_job_id, unconfigured_reason
+from areafetch.areas.states import UNFINISHED_STATES, AreaState
 from areafetch.categories import CATEGORIES
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
+from areafetch.db.area_reads import AreaFilter, AreaOverview, list_areas
 from areafetch.db.engine import connection, transaction
-from areafetch.errors import AreaNotFound, InvalidArea, InvalidField, ServiceUnavailable
+from areafetch.errors import AreaNotFound, AreaStateConflict, InvalidArea, InvalidField, ServiceUnavailable
 from areafetch.geo import measured_area
 from areafetch.jobs import AreaSummary
 from areafetch.queue import enqueue_area_plan
-from areafetch.web.deps import EngineDep, QueuesDep, ReadAccessDep, SettingsDep, SubmitSlotDep
+from areafetch.web.deps import (
+    EngineDep,
+    QueuesDep,
+    ReadAccessDep,
+    SettingsDep,
+    SubmitSlotDep,
+    WriteAccessDep,
+)
 
 router = APIRouter(prefix="/api/areas", tags=["areas"])
 
@@ -38,7 +50,9 @@ class AreaCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     area: dict[str, Any] | None = Field(default=None, description="GeoJSON Polygon or MultiPolygon, WGS84")
     bbox: tuple[StrictFloat, StrictFloat, StrictFloat, StrictFloat] | None = Field(
-        default=None, description="[west, south, east, north]", strict=False  # a JSON array is a tuple here
+        default=None,
+        description="[west, south, east, north]",
+        strict=False,  # a JSON array is a tuple here
     )
     sources: list[Source] = Field(min_length=1, max_length=3)
     categories: list[str] = Field(min_length=1, max_length=len(CATEGORIES), description=", ".join(CATEGORIES))
@@ -134,6 +148,112 @@ async def create_area(
             await area_queries.delete_area(conn, area_id=area_id)
         raise
     return AreaCreated(area_id=area_id, job_id=job_id)
+
+
+class AreaListed(BaseModel):
+    """An area in a listing: no geometry, no per-source progress."""
+
+    id: uuid.UUID
+    name: str
+    state: str
+    sources: list[str]
+    categories: list[str]
+    area_km2: float
+    tiles_done: int
+    tiles_total: int
+    upstream_calls: int
+    places_total: int | None
+    failed_reason: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None = Field(description="from creation to the end; None while it runs")
+
+
+class AreaPage(BaseModel):
+    areas: list[AreaListed]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; None on the last")
+
+
+@router.get("", response_model=AreaPage, responses={422: {"description": "a bad filter or cursor"}})
+async def list_areas_route(
+    engine: EngineDep,
+    _access: ReadAccessDep,
+    state: Annotated[list[AreaState] | None, Query(description="only these states")] = None,
+    name: Annotated[str | None, Query(max_length=200, description="name contains (any case)")] = None,
+    created_after: Annotated[str | None, Query(max_length=40, description=_WHEN)] = None,
+    created_before: Annotated[str | None, Query(max_length=40, description=_WHEN)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the page before")
+    ] = None,
+) -> AreaPage:
+    """Areas, newest first, a keyset page at a time, filtered by state, name and creation time."""
+    where = AreaFilter(
+        states=tuple(state or ()),
+        name_contains=name,
+        created_after=parse_when("created_after", created_after),
+        created_before=parse_when("created_before", created_before),
+        after=None if cursor is None else _decode_cursor(cursor),
+    )
+    async with connection(engine) as conn:
+        found = await list_areas(conn, limit=limit + 1, where=where)
+    page = found[:limit]
+    more = len(found) > limit
+    return AreaPage(
+        areas=[_listed(area) for area in page], next_cursor=_encode_cursor(page[-1]) if more else None
+    )
+
+
+_WHEN = "ISO 8601 date and time, e.g. 2026-12-04T12:00:00Z (UTC when no offset is given)"
+
+
+def parse_when(field: str, value: str | None) -> datetime | None:
+    """An ISO 8601 date and time from a query (UTC when it names no offset); "" and None are none."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidField(field, f"{value!r} is not an ISO 8601 date and time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _listed(area: AreaOverview) -> AreaListed:
+    ended = area.finished_at
+    duration = None if ended is None else round((ended - area.created_at).total_seconds(), 3)
+    return AreaListed.model_validate({**dataclasses.asdict(area), "duration_s": duration})
+
+
+def _encode_cursor(area: AreaOverview) -> str:
+    raw = f"{area.created_at.isoformat()}|{area.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, area_id = raw.split("|")
+        return datetime.fromisoformat(created_at), uuid.UUID(area_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidField("cursor", "not a cursor this API gave out") from exc
+
+
+@router.delete(
+    "/{area_id}",
+    status_code=204,
+    responses={404: {"description": "no such area"}, 409: {"description": "the area is still running"}},
+)
+async def delete_area(area_id: AreaId, engine: EngineDep, _token: WriteAccessDep) -> Response:
+    """Delete a finished area, its links, and the places no other area links to."""
+    async with transaction(engine) as conn:
+        state = await area_queries.lock_area_state(conn, area_id=area_id)
+        if state is None:
+            raise AreaNotFound(f"no area with id {area_id}")
+        if state in UNFINISHED_STATES:
+            raise AreaStateConflict(f"area {area_id} is {state}; it can be deleted once it has finished")
+        await area_queries.purge_places_of_only(conn, area_id=area_id)
+        await area_queries.delete_area(conn, area_id=area_id)
+    return Response(status_code=204)
 
 
 @router.get("/{area_id}", response_model=AreaPublic, responses={404: {"description": "no such area"}})

@@ -1,17 +1,22 @@
-"""Server-rendered pages: the map form, an area's progress and results, the queue dashboard."""
+"""Server-rendered pages: the map form, the areas made so far, an area's progress and results, the
+queue dashboard."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from areafetch.areas import SOURCES, is_configured
+from areafetch.areas.states import AREA_STATES
 from areafetch.categories import CATEGORIES
 from areafetch.db.engine import connection
+from areafetch.errors import InvalidField
 from areafetch.web.deps import EngineDep, SettingsDep
-from areafetch.web.routes.areas import AreaId, read_area
+from areafetch.web.routes.areas import AreaId, list_areas_route, parse_when, read_area
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -42,6 +47,55 @@ async def index_page(request: Request, settings: SettingsDep) -> HTMLResponse:
         request,
         "index.html",
         {"map": _map(settings), "sources": sources, "categories": categories, "page": "index"},
+    )
+
+
+@router.get("/areas")
+async def areas_page(
+    request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
+    state: Annotated[str, Query(max_length=20)] = "",
+    name: Annotated[str, Query(max_length=200)] = "",
+    created_after: Annotated[str, Query(max_length=40)] = "",
+    created_before: Annotated[str, Query(max_length=40)] = "",
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    """The areas made so far, newest first, with filters and a page at a time (a form's empty
+    fields mean "any")."""
+    if state and state not in AREA_STATES:
+        raise InvalidField("state", f"unknown state {state!r}; one of {', '.join(AREA_STATES)}")
+    after, before = (
+        parse_when("created_after", created_after),
+        parse_when("created_before", created_before),
+    )
+    filters = {"state": state, "name": name, "created_after": after, "created_before": before}
+    page = None
+    if not settings.protect_reads:  # with protected reads the list is the API's, behind a token
+        page = await list_areas_route(
+            engine,
+            None,
+            state=[state] if state else None,
+            name=name or None,
+            created_after=created_after,
+            created_before=created_before,
+            limit=50,
+            cursor=cursor,
+        )
+    older = {
+        key: value
+        for key, value in (
+            ("state", state),
+            ("name", name),
+            ("created_after", created_after),
+            ("created_before", created_before),
+        )
+        if value
+    }
+    return templates.TemplateResponse(
+        request,
+        "areas.html",
+        {"page": "areas", "areas": page, "states": AREA_STATES, "filters": filters, "older": older},
     )
 
 
