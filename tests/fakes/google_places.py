@@ -60,6 +60,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from areafetch.areas.categories import google_table_a_types
 from tests.fakes._server import (
     FakeHandle,
     FakeState,
@@ -118,7 +119,7 @@ _STORE = {
 }
 # Table A type names the fake accepts in type filters (those it maps, and common others that
 # simply match nothing here). A name outside this set is answered 400 "Unsupported types".
-TABLE_A_TYPES: frozenset[str] = frozenset(
+TABLE_A_TYPES: frozenset[str] = google_table_a_types() | frozenset(
     {google for _, _, google in OSM_TO_GOOGLE}
     | _STORE
     | {

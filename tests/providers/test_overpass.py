@@ -12,7 +12,7 @@ import shapely
 from shapely.geometry import Polygon
 
 from areafetch.areas import Place
-from areafetch.categories import CATEGORIES
+from areafetch.areas.categories import CATEGORIES
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.providers import OverpassClient, TileTooLarge
 from areafetch.providers.overpass import AnswerIncomplete, build_query

@@ -31,7 +31,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from areafetch.areas import Place
-from areafetch.categories import CATEGORIES, category_for_google_types
+from areafetch.areas.categories import CATEGORIES, category_for_google_types
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.metrics import count_upstream_call
 from areafetch.providers._common import ThrottleTracker, retry_after_s, text_of

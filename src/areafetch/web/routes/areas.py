@@ -14,7 +14,7 @@ from shapely.geometry import mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.areas import Source, plan_job_id, unconfigured_reason
-from areafetch.categories import CATEGORIES
+from areafetch.areas.categories import CATEGORIES
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
 from areafetch.errors import AreaNotFound, InvalidArea, InvalidField, ServiceUnavailable

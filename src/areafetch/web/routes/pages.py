@@ -8,7 +8,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from areafetch.areas import SOURCES, is_configured
-from areafetch.categories import CATEGORIES
+from areafetch.areas.categories import CATEGORIES
 from areafetch.web.deps import EngineDep, SettingsDep
 from areafetch.web.routes.areas import AreaId, read_area
 
