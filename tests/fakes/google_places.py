@@ -390,6 +390,8 @@ def _types(value: object, what: str) -> frozenset[str]:
         return frozenset()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidArgument(f"Invalid value at '{what}': expected a list of strings.")
+    if len(value) > 50:
+        raise InvalidArgument(f"Invalid value at '{what}': at most 50 types may be specified.")
     unsupported = [v for v in value if v not in TABLE_A_TYPES]
     if unsupported:
         raise InvalidArgument(f"Unsupported types: {', '.join(unsupported)}.")

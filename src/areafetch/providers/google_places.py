@@ -50,6 +50,8 @@ MAX_RADIUS_M: Final = 50_000.0
 GOOGLE_PAUSE_MIN_S: Final = 5.0
 _SEARCH_NEARBY_PATH: Final = "/v1/places:searchNearby"
 _REDACTED: Final = "[redacted]"
+# Nearby Search (New): "Up to 50 types from Table A may be specified" per type filter.
+MAX_INCLUDED_TYPES: Final = 50
 
 
 def google_types(categories: Iterable[str]) -> list[str]:

@@ -20,6 +20,7 @@ from areafetch.db import areas as area_queries
 from areafetch.errors import AreaNotFound, InvalidArea, InvalidField, ServiceUnavailable
 from areafetch.geo import measured_area
 from areafetch.jobs import AreaSummary
+from areafetch.providers.google_places import MAX_INCLUDED_TYPES, google_types
 from areafetch.queue import enqueue_area_plan
 from areafetch.web.deps import EngineDep, QueuesDep, ReadAccessDep, SettingsDep, SubmitSlotDep
 
@@ -58,6 +59,15 @@ class AreaCreate(BaseModel):
     def _one_geometry(self) -> AreaCreate:
         if (self.area is None) == (self.bbox is None):
             raise ValueError("give exactly one of `area` (GeoJSON) and `bbox`")
+        return self
+
+    @model_validator(mode="after")
+    def _google_type_cap(self) -> AreaCreate:
+        if "google_places" in self.sources and len(google_types(self.categories)) > MAX_INCLUDED_TYPES:
+            raise ValueError(
+                f"categories: these ask Google for {len(google_types(self.categories))} place types; "
+                f"a Nearby Search takes at most {MAX_INCLUDED_TYPES}: choose fewer categories for google_places"
+            )
         return self
 
 
