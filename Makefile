@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test lint typecheck pytest bench clean install install-dev
+.PHONY: dev test lint typecheck pytest soak bench clean install install-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ pytest: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# Not part of `make test`: SOAK_MINUTES (default 20) of mixed load with faults; CI runs it after the tests.
+soak: install-dev
+	$(BIN)/pytest tests/soak -m soak -s -q -p no:cacheprovider
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench

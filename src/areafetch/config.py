@@ -74,6 +74,17 @@ class Settings(BaseSettings):
     stalled_interval_ms: int = Field(default=30_000, ge=1000)
     max_stalled_count: int = Field(default=1, ge=0)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+    reconcile_interval_s: float = Field(
+        default=30.0, gt=0, description="how often a worker looks for stuck areas"
+    )
+    reconcile_after_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="an unfinished area with no job is stuck once its last step is this old",
+    )
+    test_fault: Literal["exit_after_area_commit"] | None = Field(
+        default=None, description="tests only: the web process exits at this point (fault injection)"
+    )
 
     # --- web ---------------------------------------------------------------------------------
     web_host: str = "127.0.0.1"
