@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from areafetch.providers.google_prices import DEFAULT_PRICES_USD_PER_1000, SkuName
+from areafetch.areas.google_prices import DEFAULT_PRICES_USD_PER_1000, SkuName
 
 # bullmq blocks on Redis for at most 10 s (BZPOPMIN in the worker, XREAD in QueueEvents).
 # A socket timeout must stay above that, or every idle wait ends in a TimeoutError.

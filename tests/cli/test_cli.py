@@ -371,6 +371,17 @@ async def test_status_prints_queues_limiters_workers_and_recent_areas(
     for cell in (str(area_id), "status-check", "queued", "0/0"):
         assert cell in output, output
 
+    code, output = await run_cli("status", "--json", env=env, timeout_s=60)
+
+    assert code == 0, output
+    document = json.loads(output)
+    test_jobs = next(queue for queue in document["queues"] if queue["name"] == "test-jobs")
+    assert test_jobs["counts"]["delayed"] == 1
+    assert any(connected["name"].endswith(f":{worker.pid}") for connected in document["workers"])
+    ours = [area for area in document["areas"] if area["id"] == str(area_id)]  # the database is shared
+    assert [area["name"] for area in ours] == ["status-check"]
+    assert document["problems"] == []
+
 
 async def test_status_reports_an_unreachable_service_and_exits_1(settings: Settings) -> None:
     env = settings_env(settings.model_copy(update={"redis_url": "redis://127.0.0.1:9/0"}))

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.areas import RATE_LIMITED_SOURCES, Source
 from areafetch.areas.budget import budget_refusals, fits_budget
+from areafetch.areas.google_prices import NEARBY_SKU, money_refusal, price_usd
 from areafetch.areas.planning import calls_per_source, plan_options, tiled_sources
 from areafetch.config import Settings
 from areafetch.db.engine import connection
@@ -17,7 +18,6 @@ from areafetch.db.place_reads import stored_points
 from areafetch.errors import InvalidArea, InvalidField, ServiceUnavailable
 from areafetch.geo import AreaPlan, contains_many, parse_area, plan_area
 from areafetch.geo._cover import nearby_call_range
-from areafetch.providers.google_prices import NEARBY_SKU, money_refusal, price_usd
 from areafetch.ratelimit import Limiter, LimiterStatus, policy_for
 from areafetch.web.deps import EngineDep, RedisDep, SettingsDep, WriteAccessDep
 from areafetch.web.routes.areas import AreaCreate, check_sources_configured
