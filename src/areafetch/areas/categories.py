@@ -7,6 +7,7 @@ whose list ships beside this module (`google_place_types_table_a.txt`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -15,10 +16,12 @@ from typing import Final
 __all__ = [
     "CATEGORIES",
     "GROUPS",
+    "MAX_INCLUDED_TYPES",
     "Category",
     "category_for_google_types",
     "category_for_osm_tags",
     "google_table_a_types",
+    "google_types",
 ]
 
 GROUPS: Final[dict[str, str]] = {
@@ -267,6 +270,20 @@ CATEGORIES: Final[dict[str, Category]] = {
         ),
     )
 }
+
+
+# Nearby Search (New): "Up to 50 types from Table A may be specified" per type filter.
+MAX_INCLUDED_TYPES: Final = 50
+
+
+def google_types(categories: Iterable[str]) -> list[str]:
+    """The distinct Google place types of the categories, in the categories' order."""
+    types: list[str] = []
+    for name in categories:
+        for google_type in CATEGORIES[name].google_types:
+            if google_type not in types:
+                types.append(google_type)
+    return types
 
 
 @cache

@@ -15,14 +15,13 @@ from shapely.geometry import mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.areas import Source, plan_job_id, unconfigured_reason
-from areafetch.areas.categories import CATEGORIES
+from areafetch.areas.categories import CATEGORIES, MAX_INCLUDED_TYPES, google_types
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
 from areafetch.db.engine import connection, transaction
 from areafetch.errors import AreaNotFound, InvalidArea, InvalidField, ServiceUnavailable
 from areafetch.geo import measured_area
 from areafetch.jobs import AreaSummary
-from areafetch.providers.google_places import MAX_INCLUDED_TYPES, google_types
 from areafetch.queue import enqueue_area_plan
 from areafetch.web.deps import EngineDep, QueuesDep, ReadAccessDep, SettingsDep, SubmitSlotDep
 
