@@ -60,6 +60,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from areafetch.areas.categories import google_table_a_types
 from tests.fakes._server import (
     FakeHandle,
     FakeState,
@@ -118,7 +119,7 @@ _STORE = {
 }
 # Table A type names the fake accepts in type filters (those it maps, and common others that
 # simply match nothing here). A name outside this set is answered 400 "Unsupported types".
-TABLE_A_TYPES: frozenset[str] = frozenset(
+TABLE_A_TYPES: frozenset[str] = google_table_a_types() | frozenset(
     {google for _, _, google in OSM_TO_GOOGLE}
     | _STORE
     | {
@@ -389,6 +390,8 @@ def _types(value: object, what: str) -> frozenset[str]:
         return frozenset()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidArgument(f"Invalid value at '{what}': expected a list of strings.")
+    if len(value) > 50:
+        raise InvalidArgument(f"Invalid value at '{what}': at most 50 types may be specified.")
     unsupported = [v for v in value if v not in TABLE_A_TYPES]
     if unsupported:
         raise InvalidArgument(f"Unsupported types: {', '.join(unsupported)}.")

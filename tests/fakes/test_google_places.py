@@ -15,6 +15,7 @@ import shapely
 from tests.fakes.expected import expected_google_places, expected_nearby
 from tests.fakes.extract import OsmData
 from tests.fakes.google_places import (
+    TABLE_A_TYPES,
     GooglePlacesFake,
     GooglePlacesFault,
     google_places,
@@ -181,6 +182,7 @@ def test_api_key_is_checked(google: GooglePlacesFake) -> None:
         (body(maxResultCount="5"), "max_result_count"),
         (body(includedTypes=["restaurant", "spaceport"]), "spaceport"),
         (body(includedTypes=["cafe"], excludedTypes=["cafe"]), "cafe"),
+        (body(includedTypes=sorted(TABLE_A_TYPES)[:51]), "at most 50"),
         (body(rankPreference="BEST"), "rank_preference"),
         (body(textQuery="pizza"), "textQuery"),
         ({"locationRestriction": {"rectangle": {}}}, "circle"),

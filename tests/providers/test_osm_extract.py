@@ -14,7 +14,7 @@ import pytest
 import shapely
 
 from areafetch.areas import Place
-from areafetch.categories import CATEGORIES
+from areafetch.areas.categories import CATEGORIES
 from areafetch.cpu import CpuPool, burn_cpu
 from areafetch.providers import OverpassClient, extract_place_chunks, read_extract_places
 from areafetch.ratelimit import Limiter, LimitPolicy

@@ -12,7 +12,7 @@ import shapely
 from shapely.geometry import Polygon
 
 from areafetch.areas import Place
-from areafetch.categories import CATEGORIES
+from areafetch.areas.categories import CATEGORIES
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.providers import OverpassClient, TileTooLarge
 from areafetch.providers.overpass import AnswerIncomplete, build_query
@@ -32,6 +32,8 @@ HELSINKI_RING: list[tuple[float, float]] = [
     (24.9380, 60.1750),
 ]
 CATEGORY_NAMES = ("restaurant", "cafe", "bar", "bank", "pharmacy", "park", "school")
+# From the taxonomy beyond the original ten: other keys (shop, tourism, highway, office, healthcare).
+NEW_CATEGORY_NAMES = ("bakery", "hotel", "museum", "bus_stop", "hairdresser", "dentist", "clothes")
 PAUSE_MIN_S = 0.5
 
 
@@ -79,15 +81,17 @@ def test_query_is_one_statement_per_key_with_lat_lon_poly() -> None:
     )
 
 
+@pytest.mark.parametrize("categories", [CATEGORY_NAMES, NEW_CATEGORY_NAMES])
 async def test_fetch_returns_exactly_the_expected_places(
-    client: OverpassClient, overpass_fake: OverpassFake, helsinki_data: OsmData
+    client: OverpassClient, overpass_fake: OverpassFake, helsinki_data: OsmData, categories: tuple[str, ...]
 ) -> None:
     area = Polygon(HELSINKI_RING)
-    places = await client.fetch(HELSINKI_RING, CATEGORY_NAMES)
+    places = await client.fetch(HELSINKI_RING, categories)
 
     assert all(isinstance(p, Place) and p.source == "overpass" for p in places)
     clipped = {p.source_id: p for p in places if area.covers(shapely.Point(p.lon, p.lat))}
-    expected = {e.key: e for e in expected_osm_places(area, _filters(CATEGORY_NAMES), data=helsinki_data)}
+    expected = {e.key: e for e in expected_osm_places(area, _filters(categories), data=helsinki_data)}
+    assert expected
     assert set(clipped) == set(expected)
     kinds = {key.split("/")[0] for key in expected}
     assert {"node", "way"} <= kinds

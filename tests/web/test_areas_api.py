@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from areafetch.areas.categories import CATEGORIES
 from areafetch.config import Settings
 from areafetch.queue import Queues
 from tests.web.area_bodies import BOWTIE, body, queued, ring, stored_areas
@@ -73,6 +74,7 @@ async def test_bbox_is_accepted(api: httpx.AsyncClient) -> None:
         ({"area": None, "bbox": [24.94, 60.18, 24.95, 60.17]}, "bbox", "south"),
         ({"categories": ["cafe", "casino"]}, "categories", "unknown categories ['casino']"),
         ({"categories": []}, "categories", "at least 1"),
+        ({"sources": ["google_places"], "categories": list(CATEGORIES)}, "body", "at most 50"),
         ({"sources": ["bing"]}, "sources", "overpass"),
         ({"sources": ["google_places"]}, "sources", "AREAFETCH_GOOGLE_API_KEY"),
         ({"sources": ["osm_extract"]}, "sources", "AREAFETCH_OSM_EXTRACT_PATH"),

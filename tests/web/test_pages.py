@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from areafetch.categories import CATEGORIES
+from areafetch.areas.categories import CATEGORIES
 from tests.web.area_bodies import body
 
 

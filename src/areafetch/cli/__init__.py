@@ -186,5 +186,26 @@ def schemas(
     typer.echo(f"wrote {len(written)} files to {out}")
 
 
+@app.command()
+def categories(
+    as_json: Annotated[bool, typer.Option("--json", help="print the taxonomy as JSON, for scripts")] = False,
+) -> None:
+    """List the categories you can ask for, by group, with their OSM tags and Google types."""
+    import json
+
+    from areafetch.areas.categories import CATEGORIES, GROUPS
+
+    if as_json:
+        typer.echo(json.dumps([category.as_json() for category in CATEGORIES.values()], indent=2))
+        return
+    for group, group_label in GROUPS.items():
+        typer.echo(group_label)
+        for category in (c for c in CATEGORIES.values() if c.group == group):
+            tags = ", ".join(f"{key}={value}" for key, value in category.osm_tags)
+            typer.echo(
+                f"  {category.name:<20} {category.label:<24} {tags}  [{', '.join(category.google_types)}]"
+            )
+
+
 def main() -> None:
     app()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from areafetch.categories import CATEGORIES
+from areafetch.areas.categories import CATEGORIES
 
 __all__ = ["osm_tag_pairs"]
 

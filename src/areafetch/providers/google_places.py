@@ -24,14 +24,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from areafetch.areas import Place
-from areafetch.categories import CATEGORIES, category_for_google_types
+from areafetch.areas.categories import category_for_google_types, google_types
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.metrics import count_upstream_call
 from areafetch.providers._common import ThrottleTracker, retry_after_s, text_of
@@ -50,16 +49,6 @@ MAX_RADIUS_M: Final = 50_000.0
 GOOGLE_PAUSE_MIN_S: Final = 5.0
 _SEARCH_NEARBY_PATH: Final = "/v1/places:searchNearby"
 _REDACTED: Final = "[redacted]"
-
-
-def google_types(categories: Iterable[str]) -> list[str]:
-    """The distinct Google place types of the categories, in the categories' order."""
-    types: list[str] = []
-    for name in categories:
-        for google_type in CATEGORIES[name].google_types:
-            if google_type not in types:
-                types.append(google_type)
-    return types
 
 
 class NearbyResult(BaseModel):

@@ -48,7 +48,7 @@ import osmium.index
 import osmium.osm
 
 from areafetch.areas import Place
-from areafetch.categories import category_for_osm_tags
+from areafetch.areas.categories import category_for_osm_tags
 from areafetch.providers._osm import osm_tag_pairs
 
 if TYPE_CHECKING:
@@ -242,7 +242,7 @@ def read_extract_places(
     Args:
         path: a `.osm.pbf` (or any format libosmium reads).
         bbox: ``(west, south, east, north)`` in degrees; edges included.
-        categories: names from `areafetch.categories.CATEGORIES`.
+        categories: names from `areafetch.areas.categories.CATEGORIES`.
         location_storage: pyosmium's node location cache (``flex_mem``; for planet-sized files
             a disk-backed one such as ``dense_file_array,<file>``).
 

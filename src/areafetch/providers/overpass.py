@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from shapely.geometry import Polygon
 
 from areafetch.areas import Place
-from areafetch.categories import category_for_osm_tags
+from areafetch.areas.categories import category_for_osm_tags
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.metrics import count_upstream_call
 from areafetch.providers._common import ThrottleTracker, retry_after_s, text_of
@@ -287,7 +287,7 @@ class OverpassClient:
         Args:
             polygon_lonlat: the tile, a shapely Polygon or its exterior ring as (lon, lat) pairs
                 (holes are ignored: clipping is the caller's).
-            categories: names from `areafetch.categories.CATEGORIES`.
+            categories: names from `areafetch.areas.categories.CATEGORIES`.
 
         Returns:
             Places in Overpass's order; ways and relations at their ``out center`` point,

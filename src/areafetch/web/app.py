@@ -14,7 +14,7 @@ from areafetch.log import configure_logging
 from areafetch.web.access import BodyLimitMiddleware, document_access
 from areafetch.web.deps import submit_slot
 from areafetch.web.errors import install_error_handlers
-from areafetch.web.routes import area_events, areas, estimate, health, jobs, pages, places, queues
+from areafetch.web.routes import area_events, areas, categories, estimate, health, jobs, pages, places, queues
 from areafetch.web.routes import metrics as metrics_routes
 from areafetch.web.state import AppState
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(categories.router)
     app.include_router(estimate.router)  # before areas: /api/areas/estimate is not an area id
     app.include_router(areas.router)
     app.include_router(area_events.router)

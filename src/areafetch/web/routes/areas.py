@@ -18,8 +18,8 @@ from shapely.geometry import mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.areas import Source, plan_job_id, unconfigured_reason
+from areafetch.areas.categories import CATEGORIES, MAX_INCLUDED_TYPES, google_types
 from areafetch.areas.states import UNFINISHED_STATES, AreaState
-from areafetch.categories import CATEGORIES
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
 from areafetch.db.area_reads import AreaFilter, AreaOverview, list_areas
@@ -74,6 +74,15 @@ class AreaCreate(BaseModel):
     def _one_geometry(self) -> AreaCreate:
         if (self.area is None) == (self.bbox is None):
             raise ValueError("give exactly one of `area` (GeoJSON) and `bbox`")
+        return self
+
+    @model_validator(mode="after")
+    def _google_type_cap(self) -> AreaCreate:
+        if "google_places" in self.sources and len(google_types(self.categories)) > MAX_INCLUDED_TYPES:
+            raise ValueError(
+                f"categories: these ask Google for {len(google_types(self.categories))} place types; "
+                f"a Nearby Search takes at most {MAX_INCLUDED_TYPES}: choose fewer categories for google_places"
+            )
         return self
 
 

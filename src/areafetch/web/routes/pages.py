@@ -11,8 +11,8 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from areafetch.areas import SOURCES, is_configured
+from areafetch.areas.categories import CATEGORIES, GROUPS
 from areafetch.areas.states import AREA_STATES
-from areafetch.categories import CATEGORIES
 from areafetch.db.engine import connection
 from areafetch.errors import InvalidField
 from areafetch.web.deps import EngineDep, SettingsDep
@@ -42,11 +42,25 @@ async def index_page(request: Request, settings: SettingsDep) -> HTMLResponse:
         {"name": name, "label": _SOURCE_LABELS.get(name, name), "available": is_configured(name, settings)}
         for name in SOURCES
     ]
-    categories = [{"name": name, "label": category.label} for name, category in CATEGORIES.items()]
+    groups = [
+        {
+            "label": group_label,
+            "categories": [
+                {
+                    "name": c.name,
+                    "label": c.label,
+                    "keywords": " ".join([c.name, *(f"{k}={v}" for k, v in c.osm_tags)]),
+                }
+                for c in CATEGORIES.values()
+                if c.group == group
+            ],
+        }
+        for group, group_label in GROUPS.items()
+    ]
     return templates.TemplateResponse(
         request,
         "index.html",
-        {"map": _map(settings), "sources": sources, "categories": categories, "page": "index"},
+        {"map": _map(settings), "sources": sources, "category_groups": groups, "page": "index"},
     )
 
 

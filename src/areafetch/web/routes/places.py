@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJs
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.areas import Source
-from areafetch.categories import CATEGORIES
+from areafetch.areas.categories import CATEGORIES
 from areafetch.db.engine import connection
 from areafetch.db.place_reads import PlaceRow, area_exists, read_area_places
 from areafetch.errors import AreaNotFound

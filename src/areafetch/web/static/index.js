@@ -6,6 +6,21 @@
   const map = areafetch.makeMap(document.getElementById("map"));
   let corner = null, rectangle = null, shape = null;
 
+  const categorySearch = document.getElementById("category-search");
+  categorySearch.addEventListener("input", () => {
+    const words = categorySearch.value.toLowerCase().split(/\s+/).filter(Boolean);
+    for (const group of form.querySelectorAll(".category-group")) {
+      let shown = 0;
+      for (const label of group.querySelectorAll("label[data-keywords]")) {
+        const text = label.dataset.keywords.toLowerCase();
+        const match = words.every((word) => text.includes(word)) || label.querySelector("input").checked;
+        label.hidden = !match;
+        if (match) shown += 1;
+      }
+      group.hidden = shown === 0;
+    }
+  });
+
   if (map) {
     map.on("click", (event) => {
       if (!corner) { corner = event.latlng; return; }
