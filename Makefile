@@ -1,9 +1,12 @@
 # The two commands of the quick start: `make dev` and `make test`.
+# make test      ruff, mypy --strict, pytest in parallel without the `load` tests (the check before a commit)
+# make test-all  ruff, mypy --strict, every test: the parallel part, then the `load` tests one at a time (CI)
+# make docs      the MkDocs site, --strict, into site/
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test lint typecheck pytest bench clean install install-dev
+.PHONY: dev test test-all lint typecheck pytest pytest-load docs bench clean install install-dev install-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +20,13 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[embedded,dev]'
 	@touch $@ $(VENV)/.runtime-installed
 
+$(VENV)/.docs-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[docs]'
+	@touch $@
+
 install: $(VENV)/.runtime-installed
 install-dev: $(VENV)/.dev-installed
+install-docs: $(VENV)/.docs-installed
 
 dev: install
 	$(BIN)/areafetch dev
@@ -29,13 +37,25 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
+# xdist workers: each has its own database; every test its own Redis key prefix and limiter namespace.
+PYTEST_WORKERS ?= 4
+
 pytest: install-dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m 'not load' $(PYTEST_ARGS)
+
+# Long load tests and the ones that measure timing on the whole machine: alone, one after another.
+pytest-load: install-dev
+	$(BIN)/pytest -m load $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+test-all: lint typecheck pytest pytest-load
+
+docs: install-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: install-dev
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .areafetch-dev
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .areafetch-dev site
