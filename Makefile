@@ -1,5 +1,5 @@
 # The two commands of the quick start: `make dev` and `make test`.
-# make test      ruff, mypy --strict, pytest in parallel without the `load` tests (the check before a commit)
+# make test      ruff, mypy --strict, pytest in parallel without the `load` tests, then the `serial` ones (the check before a commit)
 # make test-all  ruff, mypy --strict, every test: the parallel part, then the `load` tests one at a time (CI)
 # make docs      the MkDocs site, --strict, into site/
 PYTHON ?= python3
@@ -40,12 +40,14 @@ typecheck: install-dev
 # xdist workers: each has its own database; every test its own Redis key prefix and limiter namespace.
 PYTEST_WORKERS ?= 4
 
+# The parallel part, then the few tests that measure sub-second timing, alone (exit 5: none selected).
 pytest: install-dev
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m 'not load' $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m 'not load and not serial' $(PYTEST_ARGS)
+	$(BIN)/pytest -m 'serial and not load' $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # Long load tests and the ones that measure timing on the whole machine: alone, one after another.
 pytest-load: install-dev
-	$(BIN)/pytest -m load $(PYTEST_ARGS)
+	$(BIN)/pytest -m load $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test: lint typecheck pytest
 
