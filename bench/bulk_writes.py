@@ -50,11 +50,11 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from areafetch.areas import Place
 from areafetch.db import create_engine
 from areafetch.db.engine import driver_connection
 from areafetch.db.places import upsert_area_places
 from areafetch.db.tables import areas
-from areafetch.providers.base import Place
 from bench._infra import bench_database
 from bench._report import Figure, Report, at_least, save
 

@@ -47,10 +47,10 @@ from typing import Any, TypeVar
 
 import shapely
 
+from areafetch.areas import Source
 from areafetch.cpu import CpuPool
 from areafetch.geo import (
     AreaPlan,
-    PlannedSource,
     PlanOptions,
     cover_with_circles,
     measured_area,
@@ -58,7 +58,7 @@ from areafetch.geo import (
     tile_area,
     vertex_count,
 )
-from areafetch.processors.areas import _units
+from areafetch.processors.plan import _units
 from bench._report import Figure, Report, save
 
 DATA = Path(__file__).parent / "data"
@@ -110,8 +110,8 @@ def measure(outline: Outline, pool: CpuPool, loop: asyncio.AbstractEventLoop) ->
     """Every step of one outline, `REPEATS` times each, interleaved; times in seconds."""
     geojson = outline.geojson
     area, _ = measured_area(geojson, max_vertices=MAX_VERTICES, max_area_km2=MAX_AREA_KM2)
-    overpass: list[PlannedSource] = ["overpass"]
-    google: list[PlannedSource] = ["google_places"]
+    overpass: list[Source] = ["overpass"]
+    google: list[Source] = ["google_places"]
     steps: dict[str, Callable[[], Any]] = {
         "parse": lambda: measured_area(geojson, max_vertices=MAX_VERTICES, max_area_km2=MAX_AREA_KM2),
         "circles": lambda: [c for _ in range(CIRCLE_ROUNDS) for c in cover_with_circles(area)],

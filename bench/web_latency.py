@@ -51,12 +51,13 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.helpers import ChildProcess, ProcessFactory, settings_env
 
+from areafetch.areas import plan_job_id
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
 from areafetch.db.engine import create_engine
 from areafetch.db.tables import areas
 from areafetch.geo import measured_area
-from areafetch.queue import Queues, enqueue_area_plan, plan_job_id
+from areafetch.queue import Queues, enqueue_area_plan
 from bench._infra import bench_database, claimed_redis_db
 from bench._report import Figure, Report, at_most, save
 

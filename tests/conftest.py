@@ -4,7 +4,6 @@ and factories for the worker and web processes, started as the OS processes they
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,19 +19,17 @@ from areafetch.db import migrate
 from areafetch.db.engine import async_url
 from areafetch.queue import Queues
 from areafetch.web.app import create_app
-from tests.fakes.fixtures import google_places_fake, helsinki_data, helsinki_pbf, overpass_fake
-from tests.helpers import ProcessFactory, settings_env
-
-ADMIN_DATABASE_URL = os.environ.get(
-    "AREAFETCH_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+from tests.fakes.fixtures import (
+    TEST_USER_AGENT,
+    google_places_fake,
+    helsinki_data,
+    helsinki_pbf,
+    overpass_fake,
 )
+from tests.helpers import ADMIN_DATABASE_URL, REDIS_URL, ProcessFactory, dsn, settings_env
+from tests.pipeline import OVERPASS_RATE
+
 __all__ = ["google_places_fake", "helsinki_data", "helsinki_pbf", "overpass_fake"]  # the test upstreams
-
-REDIS_URL = os.environ.get("AREAFETCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _dsn(database_url: str) -> str:
-    return async_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +42,7 @@ def database_url() -> Iterator[str]:
     yield database_url
 
     async def drop() -> None:
-        conn = await asyncpg.connect(_dsn(ADMIN_DATABASE_URL))
+        conn = await asyncpg.connect(dsn(ADMIN_DATABASE_URL))
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
@@ -124,3 +121,26 @@ async def queues(settings: Settings) -> AsyncIterator[Queues]:
     producer = Queues(settings)
     yield producer
     await producer.close()
+
+
+@pytest.fixture
+def area_settings(settings: Settings, helsinki_pbf: Path) -> Settings:
+    """Settings for the area pipeline against the test upstreams and the Helsinki extract."""
+    return settings.model_copy(
+        update={
+            "user_agent": TEST_USER_AGENT,
+            "osm_extract_path": helsinki_pbf,
+            "overpass_rate_per_s": OVERPASS_RATE,
+            "overpass_burst": 1,
+            "overpass_max_in_flight": 1,
+            "overpass_max_wait_s": 120.0,
+            "overpass_pause_min_s": 2.0,
+            "overpass_max_tile_km2": 0.1,
+            "google_places_rate_per_s": 8.0,  # 5 + 60 * 8 = 485 calls a minute, under the fake's 600
+            "google_places_burst": 5,
+            "max_split_depth": 8,
+            "lock_duration_ms": 5000,
+            "stalled_interval_ms": 2000,
+            "worker_concurrency": 4,
+        }
+    )

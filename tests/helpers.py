@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,9 +20,22 @@ import httpx
 from pydantic import SecretStr
 
 from areafetch.config import Settings
+from areafetch.db import create_engine, get_test_job_run
+from areafetch.db.engine import async_url
+from areafetch.queue import JobPublic, Queues, find_job
 from areafetch.web.app import create_app
 
 T = TypeVar("T")
+
+ADMIN_DATABASE_URL = os.environ.get(
+    "AREAFETCH_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("AREAFETCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def dsn(database_url: str) -> str:
+    """The database URL as asyncpg takes it."""
+    return async_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -176,3 +190,80 @@ async def area_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
     ):
         yield client
+
+
+# --- jobs and services ------------------------------------------------------------------------
+
+
+async def finished(queues: Queues, job_id: str, *, timeout_s: float = 30) -> JobPublic:
+    async def probe() -> JobPublic | None:
+        job = await find_job(queues, job_id)
+        return job if job and job.state in {"completed", "failed"} else None
+
+    return await eventually(probe, timeout_s=timeout_s, what=f"job {job_id} to finish")
+
+
+async def in_state(queues: Queues, job_id: str, state: str, *, timeout_s: float = 30) -> JobPublic:
+    async def probe() -> JobPublic | None:
+        job = await find_job(queues, job_id)
+        return job if job and job.state == state else None
+
+    return await eventually(probe, timeout_s=timeout_s, what=f"job {job_id} to be {state}")
+
+
+async def db_row(settings: Settings, job_id: str) -> dict[str, object] | None:
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            return await get_test_job_run(conn, job_id=job_id)
+    finally:
+        await engine.dispose()
+
+
+class RedisServer:
+    """A redis-server of this test's own, with AOF persistence as in docker-compose."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is needed for this test"
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.directory),
+                "--maxmemory-policy",
+                "noeviction",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while (
+            subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout
+            != b"PONG\n"
+        ):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from areafetch.config import MAX_REDIS_BLOCK_S
-from areafetch.redis import connection_options, create_client, redacted_url
+from areafetch.redaction import redacted_url
+from areafetch.redis import connection_options, create_client
 
 
 def test_options_carry_timeout_above_bullmq_block_and_keepalive() -> None:

@@ -7,6 +7,9 @@ AreafetchError
 ├── JobStateConflict          a job is in a state that does not allow the operation
 ├── InvalidPayload            a job payload failed validation (never retried)
 ├── InvalidArea               an area cannot be planned
+├── InvalidField              a request field holds a value the service cannot use
+├── Unauthorized              a request lacks a valid API token
+├── TooManyRequests           a client submits faster than it may
 ├── BudgetExhausted           a daily request/byte budget is spent
 ├── LimiterTimeout            the next rate-limit slot is further away than max_wait_s
 └── UpstreamError             an external API failed
@@ -52,6 +55,27 @@ class InvalidPayload(AreafetchError):
 
 class InvalidArea(AreafetchError):
     """An area cannot be planned (geometry or size)."""
+
+
+class InvalidField(AreafetchError):
+    """A request field holds a value the service cannot use (it passed the schema, not our rules)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class Unauthorized(AreafetchError):
+    """A request lacks a valid API token."""
+
+
+class TooManyRequests(AreafetchError):
+    """A client submits faster than it may; it may retry after `retry_after_s`."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class BudgetExhausted(AreafetchError):

@@ -12,7 +12,6 @@ noticed within that timeout instead of hanging forever.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import SSLConnection, parse_url
@@ -20,7 +19,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
-__all__ = ["RedisOptions", "connection_options", "create_client", "redacted_url"]
+__all__ = ["RedisOptions", "connection_options", "create_client"]
 
 RedisOptions = dict[str, Any]
 
@@ -60,15 +59,3 @@ def create_client(
         retry=Retry(ExponentialWithJitterBackoff(base=0.1, cap=5.0), retries=retries),
         retry_on_error=[BusyLoadingError, ConnectionError, TimeoutError],
     )
-
-
-def redacted_url(url: str) -> str:
-    """The URL with its password replaced, for logs and error messages."""
-    # Work on the URL's own text: the password may be percent-encoded there (p%40ss), so
-    # searching for the decoded password that parse_url returns would miss it.
-    parts = urlsplit(url)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))

@@ -23,8 +23,6 @@ from typing import Any
 
 import structlog
 from bullmq import FlowProducer, UnrecoverableError, Worker
-from bullmq.queue_keys import QueueKeys
-from bullmq.redis_connection import loadScript
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -37,7 +35,9 @@ from areafetch.log import get_logger
 from areafetch.metrics import JOB_DURATION, JOBS, MetricsPublisher
 from areafetch.processors import PROCESSORS, JobContext, Resources
 from areafetch.processors.upstreams import open_upstreams
-from areafetch.redis import connection_options, create_client, redacted_url
+from areafetch.queue.scripts import move_active_to_wait
+from areafetch.redaction import redacted_url
+from areafetch.redis import connection_options, create_client
 
 __all__ = ["WorkerProcess", "run_worker", "served_queues"]
 
@@ -45,24 +45,9 @@ log = get_logger("areafetch.worker")
 
 BullmqProcessor = Callable[[Any, str], Awaitable[Any]]
 
-# bullmq ships this script (Node's worker uses it) but its Python port does not register it.
-# KEYS: active, wait, stalled, paused, meta, limiter, prioritized, marker, events;
-# ARGV: job id, lock token, job key. Returns >= 0 when moved, < 0 when the lock is not ours.
-_MOVE_TO_WAIT_SCRIPT = "moveJobFromActiveToWait-9.lua"
-_MOVE_TO_WAIT_KEYS = (
-    "active",
-    "wait",
-    "stalled",
-    "paused",
-    "meta",
-    "limiter",
-    "prioritized",
-    "marker",
-    "events",
-)
 # Imported by each CPU pool process when it starts: where an area's planning lives
 # (`plan_fetch_units`, with the geometry libraries it imports), the job every area starts with.
-_CPU_MODULES = ("areafetch.processors.areas",)
+_CPU_MODULES = ("areafetch.processors.plan",)
 
 
 def served_queues() -> tuple[str, ...]:
@@ -231,22 +216,18 @@ class WorkerProcess:
         Its attempts are not counted: bullmq counts an attempt when a job completes or fails."""
         if not in_flight:
             return
-        script = redis.register_script(loadScript(_MOVE_TO_WAIT_SCRIPT))
-        keys = QueueKeys(self.settings.queue_prefix)
         for queue_name, job_id, token in in_flight:
-            queue_keys = keys.getKeys(queue_name)
             try:
-                code = await script(
-                    keys=[queue_keys[name] for name in _MOVE_TO_WAIT_KEYS],
-                    args=[job_id, token, f"{queue_keys['']}{job_id}"],
+                moved = await move_active_to_wait(
+                    redis, self.settings.queue_prefix, queue_name, job_id, token
                 )
             except (RedisError, OSError) as exc:  # the lock expires; the stalled check recovers it
                 log.warning("job.hand_back_failed", queue=queue_name, job_id=job_id, error=str(exc))
                 continue
-            if int(code) >= 0:
+            if moved:
                 log.info("job.handed_back", queue=queue_name, job_id=job_id)
             else:
-                log.info("job.not_handed_back", queue=queue_name, job_id=job_id, code=int(code))
+                log.info("job.not_handed_back", queue=queue_name, job_id=job_id)
 
     async def _close_resources(self, resources: Resources) -> None:
         await resources.flows.close()

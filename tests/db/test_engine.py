@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.db import create_engine
-from tests.conftest import _dsn
+from tests.helpers import dsn
 
 
 async def _backend_pid(engine: AsyncEngine) -> int:
@@ -21,7 +21,7 @@ async def _backend_pid(engine: AsyncEngine) -> int:
 
 
 async def _terminate(database_url: str, pid: int) -> None:
-    admin = await asyncpg.connect(_dsn(database_url))
+    admin = await asyncpg.connect(dsn(database_url))
     try:
         assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
     finally:

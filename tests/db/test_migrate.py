@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 
 from areafetch.db import create_engine, metadata, migrate
-from tests.conftest import ADMIN_DATABASE_URL, _dsn
+from tests.helpers import ADMIN_DATABASE_URL, dsn
 
 
 def test_migrate_creates_database_and_schema_matching_the_tables_module() -> None:
@@ -40,7 +40,7 @@ async def _schema_diff(url: str) -> list[object]:
 
 
 async def _drop(name: str) -> None:
-    conn = await asyncpg.connect(_dsn(ADMIN_DATABASE_URL))
+    conn = await asyncpg.connect(dsn(ADMIN_DATABASE_URL))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from areafetch.areas import Place
 from areafetch.config import Settings
 from areafetch.db import create_engine
 from areafetch.db.areas import delete_area
 from areafetch.db.places import COPY_MIN_PLACES, upsert_area_places
 from areafetch.db.tables import area_places, areas, places
-from areafetch.providers.base import Place
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -15,10 +14,10 @@ from areafetch.ratelimit import Limiter, LimitPolicy
 from areafetch.ratelimit._keys import LimiterKeys
 from areafetch.redis import create_client
 from tests.fakes.fixtures import google_places_fake, helsinki_data, helsinki_pbf, overpass_fake
+from tests.helpers import REDIS_URL
 
 __all__ = ["google_places_fake", "helsinki_data", "helsinki_pbf", "overpass_fake"]
 
-REDIS_URL = os.environ.get("AREAFETCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # At or below the rate the Overpass tests give the fake (`OVERPASS_FAKE_RATE`), so a test never trips it.
 OVERPASS_FAKE_RATE = {"rate_per_s": 10.0, "burst": 2}

@@ -11,8 +11,6 @@ def test_all_names_are_exported_and_documented() -> None:
             "GooglePlacesClient",
             "NearbyResult",
             "OverpassClient",
-            "Place",
-            "Source",
             "TileTooLarge",
             "extract_place_chunks",
             "read_extract_places",
@@ -20,6 +18,5 @@ def test_all_names_are_exported_and_documented() -> None:
     )
     for name in providers.__all__:
         member = getattr(providers, name)
-        if name != "Source":
-            assert member.__doc__, name
-            assert member.__module__.startswith("areafetch.providers."), name
+        assert member.__doc__, name
+        assert member.__module__.startswith("areafetch.providers."), name

@@ -13,9 +13,10 @@ import httpx
 import pytest
 import shapely
 
+from areafetch.areas import Place
 from areafetch.categories import CATEGORIES
 from areafetch.cpu import CpuPool, burn_cpu
-from areafetch.providers import OverpassClient, Place, extract_place_chunks, read_extract_places
+from areafetch.providers import OverpassClient, extract_place_chunks, read_extract_places
 from areafetch.ratelimit import Limiter, LimitPolicy
 from tests.fakes.cafes import cafe_ids, write_cafes
 from tests.fakes.expected import expected_osm_places

@@ -9,9 +9,10 @@ import pytest
 import shapely
 from shapely.geometry import Polygon
 
+from areafetch.areas import Place
 from areafetch.categories import CATEGORIES
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
-from areafetch.providers import OverpassClient, Place, TileTooLarge
+from areafetch.providers import OverpassClient, TileTooLarge
 from areafetch.providers.overpass import build_query
 from areafetch.ratelimit import Limiter, LimitPolicy
 from tests.fakes.expected import expected_osm_places

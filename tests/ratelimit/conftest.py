@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -13,8 +12,7 @@ import redis.asyncio as aioredis
 from areafetch.ratelimit import Limiter, LimitPolicy
 from areafetch.ratelimit._keys import LimiterKeys
 from areafetch.redis import create_client
-
-REDIS_URL = os.environ.get("AREAFETCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.helpers import REDIS_URL
 
 
 def delete_limiter_keys(name: str) -> None:

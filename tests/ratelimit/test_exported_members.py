@@ -7,13 +7,12 @@ import areafetch.ratelimit as ratelimit
 
 def test_all_names_are_exported_and_documented() -> None:
     assert sorted(ratelimit.__all__) == sorted(
-        ["Grant", "LimitPolicy", "Limiter", "LimiterStatus", "Upstream", "pause_duration_s", "policy_for"]
+        ["Grant", "LimitPolicy", "Limiter", "LimiterStatus", "pause_duration_s", "policy_for"]
     )
     for name in ratelimit.__all__:
         member = getattr(ratelimit, name)
-        if name != "Upstream":
-            assert member.__doc__, name
-            assert member.__module__.startswith("areafetch.ratelimit."), name
+        assert member.__doc__, name
+        assert member.__module__.startswith("areafetch.ratelimit."), name
 
 
 def test_public_names_are_not_private() -> None:

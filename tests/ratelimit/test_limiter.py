@@ -15,12 +15,13 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from areafetch.areas.budget import budget_refusals, fits_budget
 from areafetch.errors import BudgetExhausted, LimiterTimeout, ServiceUnavailable
 from areafetch.ratelimit import Grant, Limiter, LimitPolicy
 from areafetch.redis import create_client
+from tests.helpers import REDIS_URL
 from tests.ratelimit import _procs
 from tests.ratelimit._proxy import CuttableProxy
-from tests.ratelimit.conftest import REDIS_URL
 
 MakeLimiter = Callable[..., Limiter]
 
@@ -139,24 +140,25 @@ async def test_a_spent_request_budget_refuses_at_once(make_limiter: MakeLimiter)
     assert time.monotonic() - started < 0.5
     status = await limiter.status()
     assert (status.requests_today, status.requests_left, status.budget_exhausted) == (3, 0, True)
-    assert not await limiter.can_afford(1)
+    assert not fits_budget(1, status)
 
 
 async def test_a_job_can_ask_whether_it_can_afford_its_requests(make_limiter: MakeLimiter) -> None:
     limiter = make_limiter(LimitPolicy(rate_per_s=1000, burst=10, max_in_flight=10, daily_requests=10))
     for _ in range(3):
         await take(limiter)
-    assert await limiter.can_afford(7)
-    assert not await limiter.can_afford(8)
-    await limiter.require_budget(7)
-    with pytest.raises(BudgetExhausted, match="8 requests planned but only 7 of 10 left today"):
-        await limiter.require_budget(8)
+    status = await limiter.status()
+    assert fits_budget(7, status)
+    assert not fits_budget(8, status)
+    assert budget_refusals({"overpass": 8}, {"overpass": status}, max_calls_per_job=100) == [
+        "the area needs 8 overpass calls but only 7 are left in today's budget"
+    ]
 
 
 async def test_without_a_budget_everything_is_affordable(make_limiter: MakeLimiter) -> None:
     limiter = make_limiter(LimitPolicy(rate_per_s=1000, burst=10))
-    assert await limiter.can_afford(10**9)
     status = await limiter.status()
+    assert fits_budget(10**9, status)
     assert (status.requests_left, status.bytes_left, status.budget_exhausted) == (None, None, False)
 
 
@@ -169,9 +171,10 @@ async def test_a_spent_byte_budget_refuses_further_requests(make_limiter: MakeLi
         await take(limiter)
     status = await limiter.status()
     assert (status.bytes_today, status.bytes_left, status.budget_exhausted) == (1100, 0, True)
-    assert not await limiter.can_afford(1)
-    with pytest.raises(BudgetExhausted, match="bytes"):
-        await limiter.require_budget(1)
+    assert not fits_budget(1, status)
+    assert budget_refusals({"overpass": 1}, {"overpass": status}, max_calls_per_job=100) == [
+        "the area needs 1 overpass calls but today's byte budget is spent"
+    ]
 
 
 # --- in-flight leases --------------------------------------------------------------------------
@@ -354,8 +357,6 @@ async def test_unreachable_redis_raises_and_never_grants(limiter_name: str) -> N
         await limiter.pause(1)
     with pytest.raises(ServiceUnavailable):
         await limiter.record_bytes(1)
-    with pytest.raises(ServiceUnavailable):
-        await limiter.can_afford(1)
     await client.aclose()
 
 

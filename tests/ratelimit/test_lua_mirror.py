@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from areafetch.ratelimit import gcra
 from areafetch.ratelimit._keys import LimiterKeys
-from tests.ratelimit.conftest import REDIS_URL
+from tests.helpers import REDIS_URL
 
 
 def _lua(file_name: str) -> str:

@@ -18,10 +18,11 @@ import pytest
 import redis
 
 from areafetch.ratelimit._keys import LimiterKeys
+from tests.helpers import REDIS_URL
 from tests.ratelimit import _procs
 from tests.ratelimit._analysis import US_PER_S, bound_excess, max_in_window, max_overlap
 from tests.ratelimit._procs import HammerResult, HammerSpec
-from tests.ratelimit.conftest import REDIS_URL, delete_limiter_keys
+from tests.ratelimit.conftest import delete_limiter_keys
 
 T = TypeVar("T")
 

@@ -16,12 +16,7 @@ import pytest
 from areafetch.config import Settings
 from tests.fakes.overpass import OverpassFake
 from tests.helpers import ProcessFactory, settings_env
-from tests.test_areas_pipeline import (  # fixtures: the pipeline's settings and fresh limiters
-    HELSINKI_POLYGON,
-    _fresh_limiters,  # noqa: F401
-    area_settings,  # noqa: F401
-    with_upstreams,
-)
+from tests.pipeline import HELSINKI_POLYGON, with_upstreams
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -32,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 
 
 async def test_submit_an_area_and_watch_it_complete_in_the_browser(
-    area_settings: Settings,  # noqa: F811
+    area_settings: Settings,
     processes: ProcessFactory,
     overpass_fake: OverpassFake,
 ) -> None:

@@ -15,7 +15,7 @@ from areafetch.constants import AREAS_QUEUE, TEST_QUEUE
 from areafetch.db import areas as area_queries
 from areafetch.db import create_engine
 from areafetch.queue import Queues
-from tests.web.test_areas_api import SQUARE, body, queued, stored_areas
+from tests.web.area_bodies import SQUARE, body, queued, stored_areas
 
 
 def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:

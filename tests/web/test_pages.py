@@ -7,7 +7,7 @@ import uuid
 import httpx
 
 from areafetch.categories import CATEGORIES
-from tests.web.test_areas_api import body
+from tests.web.area_bodies import body
 
 
 async def test_index_has_the_form_the_categories_and_the_map_settings(api: httpx.AsyncClient) -> None:

@@ -16,11 +16,11 @@ from fastapi import FastAPI
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from areafetch.areas import Place
 from areafetch.config import Settings
 from areafetch.db import create_engine
 from areafetch.db.places import upsert_area_places
 from areafetch.db.tables import areas
-from areafetch.providers.base import Place
 from areafetch.web.errors import install_error_handlers
 from areafetch.web.routes import places as places_route
 from areafetch.web.state import AppState

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from areafetch.db.engine import async_url, create_engine, redacted
+from areafetch.db.engine import async_url, create_engine
 from areafetch.db.migrate import migrate
 from areafetch.db.queries import get_test_job_run, record_test_job_run
 from areafetch.db.tables import metadata, test_job_runs
@@ -14,6 +14,5 @@ __all__ = [
     "metadata",
     "migrate",
     "record_test_job_run",
-    "redacted",
     "test_job_runs",
 ]

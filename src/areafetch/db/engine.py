@@ -13,7 +13,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["PING_AFTER_IDLE_S", "async_url", "create_engine", "redacted"]
+__all__ = ["PING_AFTER_IDLE_S", "async_url", "create_engine"]
 
 PING_AFTER_IDLE_S: Final = 1.0
 """A pooled connection idle for longer than this is pinged before it is handed out."""
@@ -78,11 +78,6 @@ def _ping_idle_connections(engine: Engine, after_idle_s: float) -> None:
             if engine.dialect.is_disconnect(exc, dbapi_connection, None):
                 raise DisconnectionError(f"idle connection is gone: {exc}") from exc
             raise
-
-
-def redacted(database_url: str) -> str:
-    """The URL with its password hidden, for logs and errors."""
-    return make_url(database_url).render_as_string(hide_password=True)
 
 
 async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:

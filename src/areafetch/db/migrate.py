@@ -9,8 +9,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
-from areafetch.db.engine import async_url, redacted
+from areafetch.db.engine import async_url
 from areafetch.errors import ServiceUnavailable
+from areafetch.redaction import redacted_url
 
 __all__ = ["alembic_config", "ensure_database", "migrate"]
 
@@ -34,7 +35,7 @@ async def ensure_database(database_url: str) -> bool:
     try:
         conn = await asyncpg.connect(dsn, timeout=10)
     except (OSError, asyncpg.PostgresError) as exc:
-        raise ServiceUnavailable("postgresql", f"{redacted(database_url)}: {exc}") from exc
+        raise ServiceUnavailable("postgresql", f"{redacted_url(database_url)}: {exc}") from exc
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists:

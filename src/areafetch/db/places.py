@@ -23,8 +23,8 @@ from sqlalchemy import Float, Text, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from areafetch.areas import Place
 from areafetch.db.engine import driver_connection
-from areafetch.providers.base import Place
 
 __all__ = ["COPY_MIN_PLACES", "DEFAULT_BATCH_SIZE", "upsert_area_places"]
 

@@ -39,7 +39,6 @@ from areafetch.geo.models import (
     GeoJSONMultiPolygon,
     GeoJSONPolygon,
     LonLat,
-    PlannedSource,
     PlanOptions,
     Tile,
 )
@@ -58,7 +57,6 @@ __all__ = [
     "GeoJSONPolygon",
     "LonLat",
     "PlanOptions",
-    "PlannedSource",
     "Tile",
     "area_from_bbox",
     "area_from_geojson",

@@ -7,6 +7,7 @@ from typing import Any, TypeAlias
 
 from shapely.geometry import MultiPolygon, Polygon
 
+from areafetch.areas.sources import SOURCES, Source
 from areafetch.geo._area import Area, measured_area, vertex_count
 from areafetch.geo._circles import cover_with_circles
 from areafetch.geo._tiles import tile_area
@@ -15,7 +16,6 @@ from areafetch.geo.models import (
     BBox,
     GeoJSONMultiPolygon,
     GeoJSONPolygon,
-    PlannedSource,
     PlanOptions,
 )
 
@@ -23,12 +23,12 @@ __all__ = ["AreaInput", "estimate_upstream_calls", "plan_area"]
 
 AreaInput: TypeAlias = Mapping[str, Any] | Sequence[float] | Polygon | MultiPolygon
 
-_SOURCES: tuple[PlannedSource, ...] = ("overpass", "google_places", "osm_extract")
+_SOURCES = SOURCES
 
 
 def plan_area(
     area: AreaInput,
-    sources: Collection[PlannedSource] = _SOURCES,
+    sources: Collection[Source] = _SOURCES,
     options: PlanOptions | None = None,
 ) -> AreaPlan:
     """Validate an area and plan its upstream requests: tiles, circles, estimates.
@@ -86,12 +86,10 @@ def plan_area(
     )
 
 
-def estimate_upstream_calls(
-    sources: Collection[PlannedSource], *, tiles: int, circles: int
-) -> dict[PlannedSource, int]:
+def estimate_upstream_calls(sources: Collection[Source], *, tiles: int, circles: int) -> dict[Source, int]:
     """Upstream requests per source before any split: tiles for Overpass, circles for Google, none for
     a local extract."""
-    counts: dict[PlannedSource, int] = {"overpass": tiles, "google_places": circles, "osm_extract": 0}
+    counts: dict[Source, int] = {"overpass": tiles, "google_places": circles, "osm_extract": 0}
     return {source: counts[source] for source in _SOURCES if source in sources}
 
 

@@ -14,6 +14,8 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry import MultiPolygon, Polygon
 
+from areafetch.areas.sources import Source
+
 __all__ = [
     "MAX_CIRCLE_RADIUS_M",
     "AreaPlan",
@@ -23,7 +25,6 @@ __all__ = [
     "GeoJSONPolygon",
     "LonLat",
     "PlanOptions",
-    "PlannedSource",
     "Tile",
 ]
 
@@ -33,9 +34,6 @@ MAX_CIRCLE_RADIUS_M = 50_000.0
 LonLat = tuple[float, float]
 BBox = tuple[float, float, float, float]
 """`(west, south, east, north)` in degrees, the GeoJSON bbox order."""
-
-PlannedSource = Literal["overpass", "google_places", "osm_extract"]
-"""The same names as `areafetch.providers.base.Source` (not imported: geo stays free of providers)."""
 
 
 class _Frozen(BaseModel):
@@ -183,10 +181,10 @@ class AreaPlan(_Frozen):
     area_km2: float = Field(gt=0)
     bbox: BBox
     vertex_count: int
-    sources: tuple[PlannedSource, ...]
+    sources: tuple[Source, ...]
     tiles: tuple[Tile, ...]
     circles: tuple[Circle, ...]
-    upstream_calls: dict[PlannedSource, int]
+    upstream_calls: dict[Source, int]
     options: PlanOptions
 
     @property

@@ -13,7 +13,6 @@ from areafetch.jobs.areas import (
     FetchTilePayload,
     FetchTileResult,
     PlanAreaResult,
-    SourceName,
 )
 from areafetch.jobs.base import JobModel, JobSpec, describe_validation_error
 from areafetch.jobs.test_job import TEST_JOB_SPEC, TestJobPayload, TestJobResult
@@ -31,7 +30,6 @@ __all__ = [
     "JobModel",
     "JobSpec",
     "PlanAreaResult",
-    "SourceName",
     "TestJobPayload",
     "TestJobResult",
     "describe_validation_error",

@@ -8,10 +8,10 @@ parent runs once all of them are done.
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
 from pydantic import Field
 
+from areafetch.areas.sources import Source
 from areafetch.constants import AREAS_QUEUE
 from areafetch.jobs.base import JobModel, JobSpec
 
@@ -24,10 +24,7 @@ __all__ = [
     "FetchTilePayload",
     "FetchTileResult",
     "PlanAreaResult",
-    "SourceName",
 ]
-
-SourceName = Literal["overpass", "google_places", "osm_extract"]
 
 
 class AreaRef(JobModel):
@@ -38,12 +35,12 @@ class AreaRef(JobModel):
 
 class PlanAreaResult(JobModel):
     tiles: int = Field(ge=0, description="fetch jobs added")
-    upstream_calls: dict[SourceName, int] = Field(description="planned calls per source")
+    upstream_calls: dict[Source, int] = Field(description="planned calls per source")
 
 
 class FetchTilePayload(JobModel):
     area_id: uuid.UUID
-    source: SourceName
+    source: Source
     tile_id: str = Field(min_length=1, max_length=512)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from areafetch.jobs import FETCH_TILE_SPEC, FINALISE_AREA_SPEC, PLAN_AREA_SPEC, TEST_JOB_SPEC, JobSpec
-from areafetch.processors.areas import fetch_tile, finalise_area, plan_area_job
 from areafetch.processors.base import JobContext, Processor, Resources
+from areafetch.processors.fetch import fetch_tile
+from areafetch.processors.finalise import finalise_area
+from areafetch.processors.plan import plan_area_job
 from areafetch.processors.test_job import process_test_job
 
 __all__ = ["PROCESSORS", "JobContext", "Processor", "Resources"]

@@ -13,6 +13,7 @@ import httpcore._backends.anyio  # noqa: F401
 import httpx
 from redis.asyncio import Redis
 
+from areafetch.areas import RATE_LIMITED_SOURCES, Source, is_configured
 from areafetch.config import Settings
 from areafetch.providers import GooglePlacesClient, OverpassClient
 from areafetch.ratelimit import Limiter, policy_for
@@ -25,7 +26,7 @@ class Upstreams:
     """Clients of the external APIs, each behind its shared limiter."""
 
     http: httpx.AsyncClient
-    limiters: dict[str, Limiter]
+    limiters: dict[Source, Limiter]
     overpass: OverpassClient
     google_places: GooglePlacesClient | None  # None without an API key
     osm_extract_path: Path | None
@@ -54,7 +55,7 @@ class Upstreams:
 def open_upstreams(settings: Settings, redis: Redis) -> Upstreams:
     limiters = {
         name: Limiter(redis, name, policy_for(settings, name), namespace=settings.limiter_namespace)
-        for name in ("overpass", "google_places")
+        for name in RATE_LIMITED_SOURCES
     }
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(60.0, connect=10.0),
@@ -70,16 +71,17 @@ def open_upstreams(settings: Settings, redis: Redis) -> Upstreams:
         maxsize_bytes=settings.overpass_maxsize_bytes,
         pause_min_s=settings.overpass_pause_min_s,
     )
+    api_key = settings.google_api_key if is_configured("google_places", settings) else None
     google = (
         GooglePlacesClient(
             http,
             limiters["google_places"],
             base_url=settings.google_places_url,
-            api_key=settings.google_api_key,
+            api_key=api_key,
             timeout_s=settings.google_places_timeout_s,
             pause_min_s=settings.google_places_pause_min_s,
         )
-        if settings.google_api_key and settings.google_api_key.get_secret_value()
+        if api_key is not None
         else None
     )
     return Upstreams(

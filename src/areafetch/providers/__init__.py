@@ -9,7 +9,6 @@ Every network call goes through the upstream's shared `areafetch.ratelimit.Limit
 `areafetch.errors.UpstreamError` and its subclasses; `TileTooLarge` tells the caller to split.
 """
 
-from areafetch.providers.base import Place, Source
 from areafetch.providers.google_places import GooglePlacesClient, NearbyResult
 from areafetch.providers.osm_extract import extract_place_chunks, read_extract_places
 from areafetch.providers.overpass import OverpassClient, TileTooLarge
@@ -18,8 +17,6 @@ __all__ = [
     "GooglePlacesClient",
     "NearbyResult",
     "OverpassClient",
-    "Place",
-    "Source",
     "TileTooLarge",
     "extract_place_chunks",
     "read_extract_places",

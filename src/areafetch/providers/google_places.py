@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from areafetch.areas import Place
 from areafetch.categories import CATEGORIES, category_for_google_types
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.metrics import count_upstream_call
 from areafetch.providers._common import ThrottleTracker, retry_after_s, text_of
-from areafetch.providers.base import Place
 
 if TYPE_CHECKING:
     from areafetch.ratelimit import Limiter

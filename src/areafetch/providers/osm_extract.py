@@ -47,9 +47,9 @@ import osmium.filter
 import osmium.index
 import osmium.osm
 
+from areafetch.areas import Place
 from areafetch.categories import category_for_osm_tags
 from areafetch.providers._osm import osm_tag_pairs
-from areafetch.providers.base import Place
 
 if TYPE_CHECKING:
     from areafetch.cpu import CpuPool

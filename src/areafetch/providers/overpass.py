@@ -31,12 +31,12 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 from shapely.geometry import Polygon
 
+from areafetch.areas import Place
 from areafetch.categories import category_for_osm_tags
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.metrics import count_upstream_call
 from areafetch.providers._common import ThrottleTracker, retry_after_s, text_of
 from areafetch.providers._osm import osm_tag_pairs
-from areafetch.providers.base import Place
 
 if TYPE_CHECKING:
     from areafetch.ratelimit import Limiter

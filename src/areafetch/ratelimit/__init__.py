@@ -12,14 +12,13 @@ Usage::
 from areafetch.ratelimit.backoff import pause_duration_s
 from areafetch.ratelimit.limiter import Limiter
 from areafetch.ratelimit.models import Grant, LimiterStatus
-from areafetch.ratelimit.policy import LimitPolicy, Upstream, policy_for
+from areafetch.ratelimit.policy import LimitPolicy, policy_for
 
 __all__ = [
     "Grant",
     "LimitPolicy",
     "Limiter",
     "LimiterStatus",
-    "Upstream",
     "pause_duration_s",
     "policy_for",
 ]

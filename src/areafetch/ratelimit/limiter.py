@@ -322,31 +322,6 @@ class Limiter:
             budget_exhausted=requests_left == 0 or bytes_left == 0,
         )
 
-    async def can_afford(self, requests: int) -> bool:
-        """Whether ``requests`` more requests fit in today's (UTC) budget, as of now."""
-        status = await self.status()
-        return not status.budget_exhausted and (
-            status.requests_left is None or status.requests_left >= requests
-        )
-
-    async def require_budget(self, requests: int) -> None:
-        """Refuse work planned to make ``requests`` requests that today's budget cannot cover.
-
-        Raises:
-            BudgetExhausted: with the numbers, before any request is made.
-        """
-        status = await self.status()
-        if status.bytes_left == 0:
-            raise BudgetExhausted(
-                f"daily bytes budget of limiter {self.name!r} is spent: "
-                f"{status.bytes_today} bytes used today (UTC)"
-            )
-        if status.requests_left is not None and status.requests_left < requests:
-            raise BudgetExhausted(
-                f"limiter {self.name!r}: {requests} requests planned but only "
-                f"{status.requests_left} of {self._policy.daily_requests} left today (UTC)"
-            )
-
     async def record_bytes(self, n: int) -> int:
         """Count ``n`` response bytes against today's byte budget; returns today's total."""
         if n < 0:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from areafetch.areas.sources import RATE_LIMITED_SOURCES, Source
 from areafetch.ratelimit.gcra import emission_interval_us
 
 if TYPE_CHECKING:
     from areafetch.config import Settings
 
-__all__ = ["LimitPolicy", "Upstream", "policy_for"]
-
-Upstream = Literal["overpass", "google_places"]
+__all__ = ["LimitPolicy", "policy_for"]
 
 
 class LimitPolicy(BaseModel):
@@ -54,10 +53,10 @@ class LimitPolicy(BaseModel):
         return emission_interval_us(self.rate_per_s)
 
 
-def policy_for(settings: Settings, upstream: Upstream) -> LimitPolicy:
+def policy_for(settings: Settings, upstream: Source) -> LimitPolicy:
     """The policy of one upstream, from its `AREAFETCH_<UPSTREAM>_*` settings."""
-    if upstream not in get_args(Upstream):
-        raise ValueError(f"unknown upstream {upstream!r}")
+    if upstream not in RATE_LIMITED_SOURCES:
+        raise ValueError(f"{upstream!r} is not a rate-limited upstream")
 
     def setting(name: str) -> Any:
         return getattr(settings, f"{upstream}_{name}")

@@ -15,17 +15,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 
-from areafetch.errors import LimiterTimeout
+from areafetch.errors import LimiterTimeout, TooManyRequests, Unauthorized
 from areafetch.ratelimit import Limiter, LimitPolicy
 
 if TYPE_CHECKING:
@@ -43,8 +42,6 @@ __all__ = [
     "submission_policy",
     "take_submission_slot",
 ]
-
-_UNAUTHORIZED_HEADERS: Final = {"WWW-Authenticate": "Bearer"}
 
 
 def _digest(value: str) -> bytes:
@@ -64,17 +61,15 @@ def check_token(credentials: HTTPAuthorizationCredentials | None, settings: Sett
     """The bearer token of a request if it is valid, None when no token is configured.
 
     Raises:
-        HTTPException: 401 with ``WWW-Authenticate: Bearer`` for a missing or unknown token.
+        Unauthorized: a missing or unknown token (401 with ``WWW-Authenticate: Bearer``).
     """
     tokens = settings.api_token_list
     if not tokens:
         return None
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            401, "an API token is required: Authorization: Bearer <token>", _UNAUTHORIZED_HEADERS
-        )
+        raise Unauthorized("an API token is required: Authorization: Bearer <token>")
     if not token_matches(credentials.credentials, tokens):
-        raise HTTPException(401, "unknown API token", _UNAUTHORIZED_HEADERS)
+        raise Unauthorized("unknown API token")
     return credentials.credentials
 
 
@@ -101,7 +96,7 @@ async def take_submission_slot(redis: Redis, settings: Settings, client: str) ->
     """Take one submission slot of ``client`` now, or refuse at once.
 
     Raises:
-        HTTPException: 429 with Retry-After (whole seconds, at least 1) when over the limit.
+        TooManyRequests: over the limit (429 with Retry-After).
         ServiceUnavailable: Redis cannot be reached (the limiter fails closed: 503).
     """
     name = f"submit:{settings.queue_prefix}:{client}"  # one deployment per prefix, one limit per client
@@ -112,9 +107,8 @@ async def take_submission_slot(redis: Redis, settings: Settings, client: str) ->
         async with limiter.acquire(max_wait_s=0.0):
             pass
     except LimiterTimeout as exc:
-        retry_after = max(1, math.ceil(exc.retry_after_s or 1.0))
-        raise HTTPException(
-            429, "too many submissions from this client; retry later", {"Retry-After": str(retry_after)}
+        raise TooManyRequests(
+            "too many submissions from this client; retry later", retry_after_s=exc.retry_after_s or 1.0
         ) from exc
 
 

@@ -9,18 +9,18 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Path
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry import mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from areafetch.areas import Source, plan_job_id, unconfigured_reason
 from areafetch.categories import CATEGORIES
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
-from areafetch.errors import AreaNotFound, InvalidArea, ServiceUnavailable
+from areafetch.errors import AreaNotFound, InvalidArea, InvalidField, ServiceUnavailable
 from areafetch.geo import measured_area
-from areafetch.jobs import AreaSummary, SourceName
-from areafetch.queue import enqueue_area_plan, plan_job_id
+from areafetch.jobs import AreaSummary
+from areafetch.queue import enqueue_area_plan
 from areafetch.web.deps import EngineDep, QueuesDep, ReadAccessDep, SettingsDep, SubmitSlotDep
 
 router = APIRouter(prefix="/api/areas", tags=["areas"])
@@ -38,7 +38,7 @@ class AreaCreate(BaseModel):
     bbox: tuple[float, float, float, float] | None = Field(
         default=None, description="[west, south, east, north]"
     )
-    sources: list[SourceName] = Field(min_length=1, max_length=3)
+    sources: list[Source] = Field(min_length=1, max_length=3)
     categories: list[str] = Field(min_length=1, max_length=len(CATEGORIES), description=", ".join(CATEGORIES))
 
     @field_validator("categories")
@@ -51,7 +51,7 @@ class AreaCreate(BaseModel):
 
     @field_validator("sources")
     @classmethod
-    def _unique_sources(cls, value: list[SourceName]) -> list[SourceName]:
+    def _unique_sources(cls, value: list[Source]) -> list[Source]:
         return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
@@ -109,7 +109,7 @@ async def create_area(
     try:
         geometry, area_km2 = await anyio.to_thread.run_sync(measure, body.area or list(body.bbox or ()))
     except InvalidArea as exc:
-        raise invalid_field(field, str(exc)) from exc
+        raise InvalidField(field, str(exc)) from exc
     area_id = uuid.uuid4()
     async with engine.begin() as conn:
         await area_queries.create_area(
@@ -158,15 +158,7 @@ async def read_area(conn: AsyncConnection, area_id: uuid.UUID) -> AreaPublic:
 
 
 def check_sources_configured(body: AreaCreate, settings: Settings) -> None:
-    if "google_places" in body.sources and not (
-        settings.google_api_key and settings.google_api_key.get_secret_value()
-    ):
-        raise invalid_field("sources", "google_places is not available: AREAFETCH_GOOGLE_API_KEY is not set")
-    if "osm_extract" in body.sources and settings.osm_extract_path is None:
-        raise invalid_field("sources", "osm_extract is not available: AREAFETCH_OSM_EXTRACT_PATH is not set")
-
-
-def invalid_field(field: str, message: str) -> RequestValidationError:
-    return RequestValidationError(
-        [{"type": "value_error", "loc": ("body", field), "msg": message, "input": None}]
-    )
+    for source in body.sources:
+        reason = unconfigured_reason(source, settings)
+        if reason is not None:
+            raise InvalidField("sources", reason)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import anyio
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
+from areafetch.areas import RATE_LIMITED_SOURCES, Source
+from areafetch.areas.budget import budget_refusals, fits_budget
+from areafetch.areas.planning import calls_per_source, plan_options, tiled_sources
 from areafetch.config import Settings
-from areafetch.errors import InvalidArea, ServiceUnavailable
-from areafetch.geo import AreaPlan, PlannedSource, PlanOptions, plan_area
-from areafetch.ratelimit import Limiter, Upstream, policy_for
+from areafetch.errors import InvalidArea, InvalidField, ServiceUnavailable
+from areafetch.geo import AreaPlan, plan_area
+from areafetch.ratelimit import Limiter, LimiterStatus, policy_for
 from areafetch.web.deps import RedisDep, SettingsDep, WriteAccessDep
-from areafetch.web.routes.areas import AreaCreate, check_sources_configured, invalid_field
+from areafetch.web.routes.areas import AreaCreate, check_sources_configured
 
 router = APIRouter(prefix="/api/areas", tags=["areas"])
 
@@ -48,26 +49,25 @@ async def estimate_area(
     """Plan an area (same body as `POST /api/areas`) and say whether it fits the cap and the budget."""
     check_sources_configured(body, settings)
     field = "area" if body.area is not None else "bbox"
-    planned = cast("list[PlannedSource]", [source for source in body.sources if source != "osm_extract"])
     area = body.area or list(body.bbox or ())
+    options = plan_options(settings)
     try:
-        plan: AreaPlan = await anyio.to_thread.run_sync(plan_area, area, planned, _plan_options(settings))
+        plan: AreaPlan = await anyio.to_thread.run_sync(plan_area, area, tiled_sources(body.sources), options)
     except InvalidArea as exc:
-        raise invalid_field(field, str(exc)) from exc
-    calls = {source: plan.upstream_calls.get(source, 0) for source in body.sources}
+        raise InvalidField(field, str(exc)) from exc
+    calls = calls_per_source(plan, body.sources)
     total = sum(calls.values())
-    reasons: list[str] = []
-    if total > settings.max_upstream_calls_per_job:
-        reasons.append(
-            f"the area needs {total} upstream calls; the per-job cap is {settings.max_upstream_calls_per_job}"
+    statuses = await _limiter_statuses(redis, settings, calls)
+    reasons = budget_refusals(calls, statuses, max_calls_per_job=settings.max_upstream_calls_per_job)
+    sources = [
+        SourceEstimate(
+            source=source,
+            upstream_calls=needed,
+            requests_left_today=statuses[source].requests_left if source in statuses else None,
+            fits_budget=fits_budget(needed, statuses.get(source)),
         )
-    sources = [await _source_estimate(redis, settings, source, needed) for source, needed in calls.items()]
-    reasons += [
-        f"{item.source} needs {item.upstream_calls} calls but only {item.requests_left_today} are left today"
-        for item in sources
-        if not item.fits_budget
+        for source, needed in calls.items()
     ]
-    fits_budget = all(item.fits_budget for item in sources)
     return AreaEstimate(
         area_km2=round(plan.area_km2, 4),
         tiles=len(plan.tiles) if "overpass" in body.sources else 0,
@@ -76,39 +76,23 @@ async def estimate_area(
         upstream_calls=total,
         max_upstream_calls_per_job=settings.max_upstream_calls_per_job,
         fits_per_job_cap=total <= settings.max_upstream_calls_per_job,
-        fits_budget=fits_budget,
+        fits_budget=all(item.fits_budget for item in sources),
         accepted=not reasons,
         reasons=reasons,
     )
 
 
-def _plan_options(settings: Settings) -> PlanOptions:
-    # The same options the worker's plan job uses (processors/areas.py).
-    return PlanOptions(
-        max_vertices=settings.max_area_vertices,
-        max_area_km2=settings.max_area_km2,
-        max_tile_km2=settings.overpass_max_tile_km2,
-    )
-
-
-_UPSTREAMS: dict[str, Upstream] = {"overpass": "overpass", "google_places": "google_places"}
-
-
-async def _source_estimate(redis: RedisDep, settings: Settings, source: str, needed: int) -> SourceEstimate:
-    upstream = _UPSTREAMS.get(source)
-    if upstream is None:  # a local extract costs no upstream calls
-        return SourceEstimate(
-            source=source, upstream_calls=needed, requests_left_today=None, fits_budget=True
-        )
+async def _limiter_statuses(
+    redis: RedisDep, settings: Settings, calls: dict[Source, int]
+) -> dict[Source, LimiterStatus]:
+    """Today's budget of every rate-limited source the area calls (a local extract has none)."""
     try:
-        status = await Limiter(
-            redis, source, policy_for(settings, upstream), namespace=settings.limiter_namespace
-        ).status()
+        return {
+            source: await Limiter(
+                redis, source, policy_for(settings, source), namespace=settings.limiter_namespace
+            ).status()
+            for source in calls
+            if source in RATE_LIMITED_SOURCES
+        }
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", str(exc)) from exc
-    fits = not needed or (
-        not status.budget_exhausted and (status.requests_left is None or needed <= status.requests_left)
-    )
-    return SourceEstimate(
-        source=source, upstream_calls=needed, requests_left_today=status.requests_left, fits_budget=fits
-    )

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from areafetch.errors import JobNotFound
 from areafetch.jobs import TestJobPayload
 from areafetch.queue import JobPublic, enqueue_test_job, find_job
-from areafetch.queue_admin import cancel_job, retry_job
+from areafetch.queue.admin import cancel_job, retry_job
 from areafetch.web.deps import QueuesDep, ReadAccessDep, SubmitSlotDep, WriteAccessDep
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import get_args
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from areafetch.areas import SOURCES, is_configured
 from areafetch.categories import CATEGORIES
-from areafetch.jobs import SourceName
 from areafetch.web.deps import EngineDep, SettingsDep
 from areafetch.web.routes.areas import AreaId, read_area
 
@@ -35,8 +33,8 @@ def _map(settings: SettingsDep) -> dict[str, str]:
 async def index_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     """Select an area, sources and categories; see the estimate; submit."""
     sources = [
-        {"name": name, "label": _SOURCE_LABELS.get(name, name), "available": _available(name, settings)}
-        for name in get_args(SourceName)
+        {"name": name, "label": _SOURCE_LABELS.get(name, name), "available": is_configured(name, settings)}
+        for name in SOURCES
     ]
     categories = [{"name": name, "label": category.label} for name, category in CATEGORIES.items()]
     return templates.TemplateResponse(
@@ -65,11 +63,3 @@ async def area_page(
 async def jobs_page(request: Request) -> HTMLResponse:
     """The queue dashboard: counts, recent jobs, limiters, workers."""
     return templates.TemplateResponse(request, "jobs.html", {"page": "jobs"})
-
-
-def _available(source: str, settings: SettingsDep) -> bool:
-    if source == "google_places":
-        return bool(settings.google_api_key and settings.google_api_key.get_secret_value())
-    if source == "osm_extract":
-        return settings.osm_extract_path is not None
-    return True

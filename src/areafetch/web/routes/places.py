@@ -14,10 +14,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from areafetch.areas import Source
 from areafetch.categories import CATEGORIES
 from areafetch.db.place_reads import PlaceRow, area_exists, read_area_places, read_connection
 from areafetch.errors import AreaNotFound
-from areafetch.providers.base import Source
 from areafetch.web.deps import EngineDep, ReadAccessDep
 
 __all__ = [

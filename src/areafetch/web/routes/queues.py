@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import get_args
-
 from fastapi import APIRouter
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
+from areafetch.areas import RATE_LIMITED_SOURCES
 from areafetch.constants import ALL_QUEUES
 from areafetch.errors import ServiceUnavailable
-from areafetch.queue_admin import QueueOverview, WorkerInfo, connected_workers, queue_overview
-from areafetch.ratelimit import Limiter, LimiterStatus, Upstream, policy_for
+from areafetch.queue.admin import QueueOverview, WorkerInfo, connected_workers, queue_overview
+from areafetch.ratelimit import Limiter, LimiterStatus, policy_for
 from areafetch.web.deps import QueuesDep, ReadAccessDep, RedisDep, SettingsDep
 
 router = APIRouter(prefix="/api/queues", tags=["queues"])
@@ -35,7 +34,8 @@ async def get_queues(
         limiters = [
             await Limiter(
                 redis, name, policy_for(settings, name), namespace=settings.limiter_namespace
-            ).status() for name in get_args(Upstream)
+            ).status()
+            for name in RATE_LIMITED_SOURCES
         ]
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc

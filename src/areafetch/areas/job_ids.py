@@ -1,0 +1,19 @@
+"""The job ids of an area's jobs: derived from the area id, so a retried step finds its jobs again."""
+
+from __future__ import annotations
+
+import uuid
+
+__all__ = ["fetch_job_id", "finalise_job_id", "plan_job_id"]
+
+
+def plan_job_id(area_id: uuid.UUID) -> str:
+    return f"{area_id}.plan"
+
+
+def finalise_job_id(area_id: uuid.UUID) -> str:
+    return f"{area_id}.finalise"
+
+
+def fetch_job_id(area_id: uuid.UUID, source: str, tile_id: str) -> str:
+    return f"{area_id}.{source}.{tile_id}"

@@ -1,0 +1,166 @@
+"""`areafetch`: thin typer commands that call plain functions."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from areafetch.config import Settings, get_settings
+from areafetch.log import configure_logging
+
+app = typer.Typer(
+    help="Asynchronous, strictly rate-limited retrieval of geographic data.", no_args_is_help=True
+)
+
+
+def _settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with the command-line options that were given on top."""
+    changes = {key: value for key, value in overrides.items() if value is not None}
+    settings = Settings(**changes) if changes else get_settings()
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
+    return settings
+
+
+@app.command()
+def web(
+    host: Annotated[str | None, typer.Option(help="interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+) -> None:
+    """Serve the HTTP API and pages."""
+    import uvicorn
+
+    settings = _settings(web_host=host, web_port=port)
+    uvicorn.run(
+        "areafetch.web.app:create_app_from_env",
+        factory=True,
+        host=settings.web_host,
+        port=settings.web_port,
+        log_config=None,
+        timeout_keep_alive=settings.web_keepalive_s,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="jobs in flight per queue")] = None,
+    queue: Annotated[list[str] | None, typer.Option(help="queue to serve (repeatable); default: all")] = None,
+) -> None:
+    """Run a worker process (separate from the web app)."""
+    from areafetch.worker import run_worker, served_queues
+
+    unknown = sorted(set(queue or ()) - set(served_queues()))
+    if unknown:
+        raise typer.BadParameter(
+            f"no processors for {', '.join(unknown)}; known: {', '.join(served_queues())}"
+        )
+    settings = _settings(worker_concurrency=concurrency)
+    asyncio.run(run_worker(settings, queues=queue or None))
+
+
+@app.command()
+def migrate() -> None:
+    """Create the database if needed and apply all migrations."""
+    from areafetch.db import migrate as run_migrations
+    from areafetch.redaction import redacted_url
+
+    settings = _settings()
+    run_migrations(settings.database_url)
+    typer.echo(f"migrated {redacted_url(settings.database_url)}")
+
+
+@app.command()
+def dev(
+    host: Annotated[str | None, typer.Option(help="interface for the web app")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port for the web app")] = None,
+    data_dir: Annotated[Path, typer.Option(help="where embedded servers keep their data")] = Path(
+        ".areafetch-dev"
+    ),
+) -> None:
+    """Migrations, then the web app and a worker; embedded Redis/PostgreSQL when none is reachable."""
+    from areafetch.devserver import run_dev
+
+    settings = _settings(web_host=host, web_port=port)
+    raise typer.Exit(run_dev(settings, data_dir=data_dir))
+
+
+_DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+@app.command()
+def submit(
+    area_file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="GeoJSON: a Polygon/MultiPolygon, a Feature or a FeatureCollection with one polygon",
+            show_default=False,
+        ),
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option(help="overpass, google_places or osm_extract (repeatable)")
+    ] = None,
+    category: Annotated[list[str] | None, typer.Option(help="e.g. cafe, restaurant (repeatable)")] = None,
+    bbox: Annotated[
+        tuple[float, float, float, float] | None,
+        typer.Option(help="west south east north, instead of a file", metavar="W S E N", show_default=False),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="the area's name; default: the file's name")] = None,
+    wait: Annotated[
+        bool, typer.Option(help="show progress until the area finishes, then its summary")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="with --wait: stop waiting after this many seconds", min=0.1)
+    ] = None,
+    api_url: Annotated[str, typer.Option(help="the web app's base URL", envvar="AREAFETCH_API_URL")] = (
+        _DEFAULT_API_URL
+    ),
+) -> None:
+    """Submit an area (GeoJSON file or --bbox) to the web app; --wait follows it to the end."""
+    from areafetch.cli.submit import EXIT_INVALID, AreaFileError, area_request, load_area_file, run_submit
+
+    if (area_file is None) == (bbox is None):
+        raise typer.BadParameter("give an area file or --bbox W S E N (one of them)")
+    if not source:
+        raise typer.BadParameter("at least one --source", param_hint="--source")
+    if not category:
+        raise typer.BadParameter("at least one --category", param_hint="--category")
+    area = None
+    if area_file is not None:
+        try:
+            area = load_area_file(area_file)
+        except AreaFileError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_INVALID) from None
+    default_name = (
+        area_file.stem if area_file is not None else "bbox " + " ".join(f"{v:g}" for v in bbox or ())
+    )
+    body = area_request(name=name or default_name, sources=source, categories=category, area=area, bbox=bbox)
+    raise typer.Exit(run_submit(api_url=api_url, body=body, wait=wait, timeout_s=timeout))
+
+
+@app.command()
+def status(
+    areas: Annotated[int, typer.Option(help="how many recent areas to show", min=1, max=1000)] = 10,
+) -> None:
+    """Print queues, rate limiters, workers and recent areas (read from Redis and PostgreSQL)."""
+    from areafetch.cli.status import run_status
+
+    raise typer.Exit(run_status(_settings(), areas_limit=areas))
+
+
+@app.command()
+def schemas(
+    out: Annotated[Path, typer.Option(help="folder to write the JSON Schema files into")] = Path("schemas"),
+) -> None:
+    """Export the JSON Schema of every job payload and result, and an index of queues and job names."""
+    from areafetch.schemas import write_schemas
+
+    written = write_schemas(out)
+    typer.echo(f"wrote {len(written)} files to {out}")
+
+
+def main() -> None:
+    app()

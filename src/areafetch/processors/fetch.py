@@ -1,0 +1,193 @@
+"""The fetch job: fetch one tile from its source, clip to the area, store its places.
+
+A tile's places and its `done` mark are written in one transaction, so a crash never leaves a
+tile half written, and a retried job finds a finished tile and does not fetch it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from bullmq import UnrecoverableError
+
+from areafetch.areas import Place
+from areafetch.db import areas as area_queries
+from areafetch.db.places import upsert_area_places
+from areafetch.errors import InvalidArea, UpstreamRejected, UpstreamThrottled
+from areafetch.geo import Circle, Tile, contains_many, parse_area, split_circle, split_tile
+from areafetch.jobs import FetchTilePayload, FetchTileResult
+from areafetch.metrics import PLACES_WRITTEN
+from areafetch.processors._shared import fail_area, log
+from areafetch.processors.base import JobContext
+from areafetch.providers import TileTooLarge, extract_place_chunks
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = ["fetch_tile"]
+
+_THROTTLED_RETRIES = 4
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Tally:
+    calls: int = 0
+    splits: int = 0
+
+
+async def fetch_tile(payload: FetchTilePayload, ctx: JobContext) -> FetchTileResult:
+    """Fetch one tile from its source, clip to the area, store places and the tile's `done` together."""
+    async with ctx.resources.engine.connect() as conn:
+        tile = await area_queries.get_tile(
+            conn, area_id=payload.area_id, source=payload.source, tile_id=payload.tile_id
+        )
+        area = await area_queries.get_area(conn, area_id=payload.area_id)
+    if tile is None or area is None:
+        raise UnrecoverableError(f"no tile {payload.source}/{payload.tile_id} of area {payload.area_id}")
+    if tile["state"] == "done":
+        return FetchTileResult(
+            places=tile["places_found"], upstream_calls=tile["upstream_calls"], splits=0, already_done=True
+        )
+    tally = _Tally()
+    try:
+        geometry = parse_area(area["geometry"], max_vertices=10**9, max_area_km2=None)
+        categories = tuple(area["categories"])
+        if payload.source == "osm_extract":
+            written = await _store_extract(payload, tile["geometry"], geometry, categories, ctx)
+        else:
+            found = await _fetch(payload.source, tile["geometry"], geometry, categories, ctx, tally)
+            async with ctx.resources.engine.begin() as conn:
+                written = await upsert_area_places(
+                    conn, area_id=payload.area_id, places=_clip(found, geometry)
+                )
+                await _complete_tile(conn, payload, places_found=written, upstream_calls=tally.calls)
+        PLACES_WRITTEN.labels(payload.source).inc(written)
+    except (UpstreamRejected, TileTooLarge, InvalidArea) as exc:
+        await fail_area(
+            ctx, payload.area_id, _tile_reason(payload, exc), tile=(payload.source, payload.tile_id)
+        )
+        raise UnrecoverableError(_tile_reason(payload, exc)) from exc
+    except Exception as exc:
+        if ctx.is_last_attempt:
+            await fail_area(
+                ctx, payload.area_id, _tile_reason(payload, exc), tile=(payload.source, payload.tile_id)
+            )
+        raise
+    return FetchTileResult(places=written, upstream_calls=tally.calls, splits=tally.splits)
+
+
+def _tile_reason(payload: FetchTilePayload, exc: BaseException) -> str:
+    return f"{payload.source} tile {payload.tile_id}: {type(exc).__name__}: {exc}"
+
+
+async def _complete_tile(
+    conn: AsyncConnection, payload: FetchTilePayload, *, places_found: int, upstream_calls: int
+) -> None:
+    await area_queries.complete_tile(
+        conn,
+        area_id=payload.area_id,
+        source=payload.source,
+        tile_id=payload.tile_id,
+        places_found=places_found,
+        upstream_calls=upstream_calls,
+    )
+
+
+async def _store_extract(
+    payload: FetchTilePayload, unit: dict[str, Any], area: Any, categories: tuple[str, ...], ctx: JobContext
+) -> int:
+    """Stream the extract's places into the database chunk by chunk, in one transaction with the
+    tile's `done` mark: memory stays bounded however many places the area holds."""
+    path = ctx.resources.upstreams.osm_extract_path
+    if path is None:
+        raise UpstreamRejected("osm_extract needs AREAFETCH_OSM_EXTRACT_PATH")
+    west, south, east, north = unit["bbox"]
+    chunks = extract_place_chunks(ctx.resources.cpu, str(path), (west, south, east, north), categories)
+    written = 0
+    count = 0
+    async with contextlib.aclosing(chunks):
+        # The first chunk before the transaction: a job waiting for the CPU pool holds no
+        # connection (32 such jobs per worker exhausted PostgreSQL's connections).
+        chunk = await anext(chunks, None)
+        async with ctx.resources.engine.begin() as conn:
+            while chunk is not None:
+                # Each element of the extract comes once, so the chunks' places are distinct.
+                written += await upsert_area_places(conn, area_id=payload.area_id, places=_clip(chunk, area))
+                count += 1
+                log.debug("extract.chunk_written", chunk=count, places=written)
+                chunk = await anext(chunks, None)
+            await _complete_tile(conn, payload, places_found=written, upstream_calls=0)
+    log.info("extract.stored", places=written, chunks=count)
+    return written
+
+
+async def _fetch(
+    source: str, unit: dict[str, Any], area: Any, categories: tuple[str, ...], ctx: JobContext, tally: _Tally
+) -> list[Place]:
+    max_depth = ctx.resources.settings.max_split_depth
+    if source == "overpass":
+        return await _fetch_overpass(Tile.model_validate(unit), area, categories, ctx, tally, max_depth)
+    if source == "google_places":
+        return await _fetch_google(Circle.model_validate(unit), area, categories, ctx, tally, max_depth)
+    raise UnrecoverableError(f"unknown source {source!r}")
+
+
+async def _fetch_overpass(
+    tile: Tile, area: Any, categories: tuple[str, ...], ctx: JobContext, tally: _Tally, depth_left: int
+) -> list[Place]:
+    try:
+        return await _call(tally, lambda: ctx.resources.upstreams.overpass.fetch(tile.geometry(), categories))
+    except TileTooLarge:
+        if depth_left <= 0:
+            raise
+    tally.splits += 1
+    found: list[Place] = []
+    for child in split_tile(tile, area):
+        found += await _fetch_overpass(child, area, categories, ctx, tally, depth_left - 1)
+    return found
+
+
+async def _fetch_google(
+    circle: Circle, area: Any, categories: tuple[str, ...], ctx: JobContext, tally: _Tally, depth_left: int
+) -> list[Place]:
+    client = ctx.resources.upstreams.google_places
+    if client is None:
+        raise UpstreamRejected("google_places needs AREAFETCH_GOOGLE_API_KEY")
+    result = await _call(
+        tally, lambda: client.search_nearby(circle.lon, circle.lat, circle.radius_m, categories)
+    )
+    if not result.capped:
+        return list(result.places)
+    if depth_left <= 0:
+        log.warning("google.capped_at_max_depth", circle=circle.id, radius_m=circle.radius_m)
+        return list(result.places)
+    tally.splits += 1
+    found = list(result.places)
+    for child in split_circle(circle, parts=7, area=area):
+        found += await _fetch_google(child, area, categories, ctx, tally, depth_left - 1)
+    return found
+
+
+async def _call(tally: _Tally, request: Callable[[], Awaitable[T]]) -> T:
+    """One upstream request; a throttled one is sent again after the shared pause it set (acquire waits
+    for it), so a 429 deep in a split tile does not throw away the calls already made for it."""
+    for attempt in range(1, _THROTTLED_RETRIES + 1):
+        tally.calls += 1
+        try:
+            return await request()
+        except UpstreamThrottled:
+            if attempt == _THROTTLED_RETRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _clip(found: list[Place], area: Any) -> list[Place]:
+    if not found:
+        return []
+    inside = contains_many(area, [place.lon for place in found], [place.lat for place in found])
+    return [place for place, keep in zip(found, inside, strict=True) if keep]
