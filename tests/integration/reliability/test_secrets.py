@@ -5,7 +5,6 @@ is searched for them: both processes' logs (at DEBUG), every Redis key of the te
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
