@@ -38,11 +38,11 @@ typecheck: install-dev
 	$(BIN)/mypy
 
 # xdist workers: each has its own database; every test its own Redis key prefix and limiter namespace.
-PYTEST_WORKERS ?= 4
+PYTEST_WORKERS ?= 6
 
 # The parallel part, then the few tests that measure sub-second timing, alone (exit 5: none selected).
 pytest: install-dev
-	$(BIN)/pytest -n $(PYTEST_WORKERS) -m 'not load and not serial' $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal -m 'not load and not serial' $(PYTEST_ARGS)
 	$(BIN)/pytest -m 'serial and not load' $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # Long load tests and the ones that measure timing on the whole machine: alone, one after another.
