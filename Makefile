@@ -24,6 +24,10 @@ $(VENV)/.docs-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[docs]'
 	@touch $@
 
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[embedded,dev,bench]'
+	@touch $@ $(VENV)/.dev-installed $(VENV)/.runtime-installed
+
 install: $(VENV)/.runtime-installed
 install-dev: $(VENV)/.dev-installed
 install-docs: $(VENV)/.docs-installed
@@ -56,7 +60,7 @@ test-all: lint typecheck pytest pytest-load
 docs: install-docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-bench: install-dev
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
 
 clean:

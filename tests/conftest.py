@@ -61,6 +61,24 @@ def database_url() -> Iterator[str]:
     asyncio.run(drop())
 
 
+@pytest.fixture(autouse=True)
+def _nothing_learned(request: pytest.FixtureRequest) -> None:
+    """A test with its own fake Overpass starts with nothing learned about Overpass (the densities and
+    cell capacities a deployment keeps between areas), whatever tests ran before it in this database."""
+    if "overpass_fake" not in request.fixturenames:
+        return
+    database_url: str = request.getfixturevalue("database_url")
+
+    async def forget() -> None:
+        conn = await asyncpg.connect(dsn(database_url))
+        try:
+            await conn.execute("TRUNCATE place_density, cell_capacity")
+        finally:
+            await conn.close()
+
+    asyncio.run(forget())
+
+
 @pytest.fixture
 def queue_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
@@ -145,7 +163,7 @@ def area_settings(settings: Settings, helsinki_pbf: Path) -> Settings:
             "overpass_max_in_flight": 1,
             "overpass_max_wait_s": 120.0,
             "overpass_pause_min_s": 2.0,
-            "overpass_max_tile_km2": 0.1,
+            "overpass_max_tile_km2": 0.08,
             "google_places_rate_per_s": 8.0,  # 5 + 60 * 8 = 485 calls a minute, under the fake's 600
             "google_places_burst": 5,
             "max_split_depth": 8,

@@ -46,6 +46,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
+        if isinstance(value, tuple):  # a list setting (AREAFETCH_OVERPASS_URLS) is comma-separated
+            value = ",".join(str(item) for item in value)
+        if isinstance(value, dict):
+            value = json.dumps(value)  # how pydantic-settings reads a dict setting (AREAFETCH_GOOGLE_PRICES)
         env[f"AREAFETCH_{name.upper()}"] = str(value)
     return env
 

@@ -6,6 +6,7 @@ row (variable, default, what is accepted, description), so the page cannot drift
 
 from __future__ import annotations
 
+import json
 import typing
 from typing import Any
 
@@ -45,9 +46,12 @@ def settings_table() -> str:
 
 
 def default_text(field: FieldInfo) -> str:
-    if field.default is None:
+    default = field.get_default(call_default_factory=True, validated_data={})
+    if default is None or default == ():
         return "unset"
-    return f"`{_plain(field.default)}`"
+    if isinstance(default, dict):
+        return f"`{json.dumps(default)}`"
+    return f"`{_plain(default)}`"
 
 
 def accepts_text(field: FieldInfo) -> str:

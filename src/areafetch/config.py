@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from areafetch.providers.google_prices import DEFAULT_PRICES_USD_PER_1000, SkuName
 
 # bullmq blocks on Redis for at most 10 s (BZPOPMIN in the worker, XREAD in QueueEvents).
 # A socket timeout must stay above that, or every idle wait ends in a TimeoutError.
@@ -162,6 +164,13 @@ class Settings(BaseSettings):
     overpass_url: str = Field(
         default="https://overpass-api.de/api/interpreter", description="Overpass interpreter endpoint"
     )
+    overpass_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="several Overpass interpreters, comma-separated (replaces `AREAFETCH_OVERPASS_URL`): "
+        "each with its own limiter, a call to the one that can serve soonest, failover on "
+        "429/5xx/timeouts/connection errors, an endpoint failing 3 times in a row set aside and probed "
+        "later (see Overpass)",
+    )
     google_places_url: str = Field(
         default="https://places.googleapis.com", description="Places API (New) base URL"
     )
@@ -180,9 +189,10 @@ class Settings(BaseSettings):
         default=10_000, ge=4, le=1_000_000, description="most vertices an area may have"
     )
     overpass_max_tile_km2: float = Field(
-        default=25.0,
+        default=1_000.0,
         gt=0,
-        description="largest Overpass tile; a tile the server finds too big is split further",
+        description="largest Overpass cell before any split: an area this small is one call; a cell the "
+        "server finds too heavy is split on its evidence (see Overpass)",
     )
     max_upstream_calls_per_job: int = Field(
         default=2_000, ge=1, description="an area planned to need more calls is refused before it starts"
@@ -193,6 +203,13 @@ class Settings(BaseSettings):
         le=12,
         description="how often a tile (Overpass remark) or circle (Google's 20 cap) may be split",
     )
+    overpass_density_cell_deg: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="coarse grid cell (degrees) of the place densities Overpass planning learns from each "
+        "area, to plan the next one over the same region without splits (see Overpass)",
+    )
     overpass_timeout_s: float = Field(default=25.0, gt=0, le=900, description="the query's `[timeout:]`")
     overpass_maxsize_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024, description="the query's `[maxsize:]`"
@@ -202,6 +219,11 @@ class Settings(BaseSettings):
     )
     google_places_timeout_s: float = Field(
         default=10.0, gt=0, le=120, description="HTTP timeout of one Nearby Search call"
+    )
+    google_prices: dict[SkuName, float] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES_USD_PER_1000),
+        description='JSON `{"<Google SKU name>": USD per 1,000 calls}`; the SKUs given replace the shipped '
+        "defaults (`providers/google_prices.py`); a table that does not parse stops start-up",
     )
     google_places_pause_min_s: float = Field(
         default=5.0, gt=0, description="shortest shared pause after a Google 429"
@@ -245,8 +267,14 @@ class Settings(BaseSettings):
     google_places_daily_bytes: int | None = Field(
         default=None, ge=1, description="Google Places response bytes per UTC day"
     )
+    google_daily_usd: float | None = Field(
+        default=None,
+        gt=0,
+        description="Google money per UTC day in USD, at the price table: the Google limiter's daily budget "
+        "in calls; an area whose estimate does not fit is refused (see Google Places)",
+    )
 
-    @field_validator("google_api_key", "osm_extract_path", mode="before")
+    @field_validator("google_api_key", "osm_extract_path", "google_daily_usd", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -280,6 +308,14 @@ class Settings(BaseSettings):
             return ()
         return tuple(self.api_tokens.get_secret_value().split(","))
 
+    @field_validator("google_prices")
+    @classmethod
+    def _prices_complete_and_not_negative(cls, value: dict[SkuName, float]) -> dict[SkuName, float]:
+        negative = sorted(sku for sku, price in value.items() if not price >= 0)
+        if negative:
+            raise ValueError(f"prices must be >= 0 USD per 1,000 calls: {', '.join(negative)}")
+        return {**DEFAULT_PRICES_USD_PER_1000, **value}
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url_scheme(cls, value: str) -> str:
@@ -301,6 +337,32 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in {"http", "https"}:
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("overpass_urls", mode="before")
+    @classmethod
+    def _overpass_urls(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")] if value.strip() else []
+        elif isinstance(value, list | tuple):
+            parts = [str(part).strip() for part in value]
+        else:
+            raise ValueError("AREAFETCH_OVERPASS_URLS must be a comma-separated list of http(s) URLs")
+        urls: list[str] = []
+        for part in parts:
+            split = urlsplit(part)
+            if split.scheme not in {"http", "https"} or not split.hostname:
+                raise ValueError(
+                    f"AREAFETCH_OVERPASS_URLS: {part!r} is not an http:// or https:// URL with a host"
+                )
+            if part.rstrip("/") in urls:
+                raise ValueError(f"AREAFETCH_OVERPASS_URLS: {part!r} is listed twice")
+            urls.append(part.rstrip("/"))
+        return tuple(urls)
+
+    @property
+    def overpass_endpoints(self) -> tuple[str, ...]:
+        """The Overpass interpreters to use: `overpass_urls`, or the one `overpass_url`."""
+        return self.overpass_urls or (self.overpass_url,)
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from rich.console import Console
 
 from areafetch.cli.submit import (
@@ -273,6 +274,36 @@ async def test_submit_of_an_unknown_category_exits_2_naming_the_field(
     assert "the area was refused" in output
     assert "categories (--category)" in output
     assert "teahouse" in output
+    assert "area_id" not in output
+
+
+async def test_submit_estimate_prints_google_calls_and_price_and_submits_nothing(
+    settings: Settings, processes: ProcessFactory
+) -> None:
+    env = settings_env(settings.model_copy(update={"google_api_key": SecretStr("test-key")}))
+    _, base_url = await processes.web(env)
+
+    code, output = await run_cli(
+        "submit",
+        "--bbox",
+        "24.938",
+        "60.166",
+        "24.946",
+        "60.171",
+        "--source",
+        "google_places",
+        "--category",
+        "hospital",
+        "--estimate",
+        "--api-url",
+        base_url,
+        env=env,
+        timeout_s=60,
+    )
+
+    assert code == 0, output
+    assert "google 1-? calls (0 places known), 0.03-? USD at Nearby Search Pro" in output
+    assert "accepted" in output
     assert "area_id" not in output
 
 

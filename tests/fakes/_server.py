@@ -52,7 +52,7 @@ class RequestRecord(BaseModel):
     outcome: str = Field(
         description=(
             "ok | rate_limited | no_slot | banned | bad_user_agent | bad_request | "
-            "bad_key | no_field_mask | quota | fault:<kind> | remark:max_elements"
+            "bad_key | no_field_mask | quota | fault:<kind> | remark:max_elements | remark:timeout | remark:memory"
         )
     )
     user_agent: str = ""

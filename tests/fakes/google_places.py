@@ -21,6 +21,14 @@
   stable pseudo-popularity; `{}` when none. No paging, as in the real API.
 - quota: at most `quota_per_minute` accepted calls per key in any `quota_window_s` (60) window
   (a sliding window) -> 429 RESOURCE_EXHAUSTED. Rejected calls do not count.
+`POST /v1/places:searchText` (Text Search (New)): the same key, field mask (which may also name
+`nextPageToken`), quota and error shapes; body `textQuery` (required), `includedType` (one Table A
+type), `locationRestriction.rectangle` {low, high} (a rectangle only), `pageSize` (0 -> 20, above 20
+-> 20), `pageToken`, `rankPreference` RELEVANCE (default) | DISTANCE. A query matches a place when a
+word of it names one of the place's types or occurs in its name. Pages of up to 20, at most 60
+results over all pages; `nextPageToken` while more remain. A token is accepted only
+`page_token_delay_s` (2 s) after it was issued and only with the same request (all fields but
+`pageToken`, `pageSize`, `maxResultCount`): else 400 INVALID_ARGUMENT. Every page is a billed call.
 Errors use Google's JSON shape `{"error": {"code", "message", "status"}}`.
 
 Places: every tagged OSM node/way/relation of the extract that has a `name` and a tag in
@@ -36,9 +44,10 @@ import contextlib
 import hashlib
 import json
 import math
+import secrets
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -209,6 +218,9 @@ PLACE_FIELDS: tuple[str, ...] = (
     "adrFormatAddress",
 )
 RESPONSE_FIELDS = ("places", "routingSummaries")
+TEXT_RESPONSE_FIELDS = ("places", "routingSummaries", "nextPageToken", "searchUri")
+TEXT_SEARCH_MAX_RESULTS = 60
+"""Text Search (New) answers at most this many places over all pages of one query."""
 
 
 def place_id(osm_key: str) -> str:
@@ -477,13 +489,202 @@ def search_nearby(places: tuple[FakePlace, ...], request: NearbyRequest) -> list
     return [place for _, place in hits[: request.max_result_count]]
 
 
+# --- Text Search (New) -------------------------------------------------------------------------
+
+TextRankPreference = Literal["RELEVANCE", "DISTANCE"]
+
+_TEXT_ALIASES = {
+    "text_query": "textQuery",
+    "included_type": "includedType",
+    "strict_type_filtering": "strictTypeFiltering",
+    "page_size": "pageSize",
+    "page_token": "pageToken",
+    "max_result_count": "maxResultCount",
+    "location_restriction": "locationRestriction",
+    "location_bias": "locationBias",
+    "rank_preference": "rankPreference",
+    "language_code": "languageCode",
+    "region_code": "regionCode",
+    "open_now": "openNow",
+    "min_rating": "minRating",
+    "price_levels": "priceLevels",
+    "include_pure_service_area_businesses": "includePureServiceAreaBusinesses",
+}
+_TEXT_FIELDS = set(_TEXT_ALIASES.values())
+# What a page token is bound to: every field but these (Google: "all parameters other than pageToken,
+# pageSize, and maxResultCount ... must match the initial call").
+_UNBOUND_BY_TOKEN = {"pageToken", "pageSize", "maxResultCount"}
+
+
+@dataclass(frozen=True, slots=True)
+class TextRequest:
+    query_words: frozenset[str]
+    included_type: str | None
+    rectangle: tuple[float, float, float, float] | None
+    """(south, west, north, east) of locationRestriction.rectangle."""
+    page_size: int
+    page_token: str | None
+    rank_preference: TextRankPreference
+    language_code: str | None
+    bound_fields: str
+    """The request's fields a page token is bound to, as canonical JSON."""
+
+
+def _lat_lng(value: object, what: str) -> tuple[float, float]:
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{what} is required.")
+    latitude = _number(value.get("latitude", 0.0), f"{what}.latitude")
+    longitude = _number(value.get("longitude", 0.0), f"{what}.longitude")
+    if not -90 <= latitude <= 90 or not -180 <= longitude <= 180:
+        raise InvalidArgument(f"Invalid {what}: latitude in [-90, 90], longitude in [-180, 180].")
+    return latitude, longitude
+
+
+def _rectangle(restriction: object) -> tuple[float, float, float, float] | None:
+    if restriction is None:
+        return None
+    if not isinstance(restriction, dict) or set(restriction) != {"rectangle"}:
+        raise InvalidArgument("locationRestriction must be a rectangle (a circle is not supported).")
+    rectangle = restriction["rectangle"]
+    if not isinstance(rectangle, dict):
+        raise InvalidArgument("locationRestriction.rectangle is required.")
+    south, west = _lat_lng(rectangle.get("low"), "location_restriction.rectangle.low")
+    north, east = _lat_lng(rectangle.get("high"), "location_restriction.rectangle.high")
+    if south > north:
+        raise InvalidArgument("Viewport's low latitude must be smaller than or equal to its high latitude.")
+    return south, west, north, east
+
+
+def parse_text_request(body: object) -> TextRequest:
+    """Validate a searchText body like the real API; raise InvalidArgument with its message."""
+    if not isinstance(body, dict):
+        raise InvalidArgument("Invalid JSON payload received. Expected an object.")
+    fields: dict[str, Any] = {}
+    for key, value in body.items():
+        name = _TEXT_ALIASES.get(key, key)
+        if name not in _TEXT_FIELDS:
+            raise InvalidArgument(f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.')
+        fields[name] = value
+    query = fields.get("textQuery")
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidArgument("Empty text_query.")
+    included = fields.get("includedType")
+    if included is not None and (not isinstance(included, str) or included not in TABLE_A_TYPES):
+        raise InvalidArgument(f"Unsupported types: {included}.")
+    page_size = fields.get("pageSize", fields.get("maxResultCount", 0))
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 0:
+        raise InvalidArgument(f"Invalid value at 'page_size' (TYPE_INT32), \"{page_size}\"")
+    if "pageSize" not in fields and "maxResultCount" in fields and not 1 <= page_size <= MAX_RESULTS:
+        raise InvalidArgument(f"maxResultCount must be between 1 and {MAX_RESULTS}, got {page_size}.")
+    rank = fields.get("rankPreference", "RELEVANCE")
+    if rank == "RANK_PREFERENCE_UNSPECIFIED":
+        rank = "RELEVANCE"
+    if rank not in ("RELEVANCE", "DISTANCE"):
+        raise InvalidArgument(
+            "Invalid value at 'rank_preference' "
+            f'(type.googleapis.com/google.maps.places.v1.SearchTextRequest.RankPreference), "{rank}"'
+        )
+    token = fields.get("pageToken")
+    if token is not None and not isinstance(token, str):
+        raise InvalidArgument("Invalid value at 'page_token' (TYPE_STRING)")
+    language = fields.get("languageCode")
+    if language is not None and not isinstance(language, str):
+        raise InvalidArgument("Invalid value at 'language_code' (TYPE_STRING)")
+    bound = {k: v for k, v in fields.items() if k not in _UNBOUND_BY_TOKEN}
+    return TextRequest(
+        query_words=frozenset(query.lower().replace(",", " ").split()),
+        included_type=included,
+        rectangle=_rectangle(fields.get("locationRestriction")),
+        page_size=min(page_size or MAX_RESULTS, MAX_RESULTS),
+        page_token=token or None,
+        rank_preference=rank,
+        language_code=language,
+        bound_fields=json.dumps(bound, sort_keys=True),
+    )
+
+
+def _matches_text(place: FakePlace, words: frozenset[str]) -> bool:
+    """The fake's notion of a text match: a query word names one of the place's types (`cafe`,
+    `restaurant`, `gas station`...) or occurs in its name."""
+    type_words = {word for kind in place.types for word in kind.split("_")} | set(place.types)
+    name = place.name.lower()
+    return bool(words & type_words) or any(len(word) > 3 and word in name for word in words)
+
+
+def _in_rectangle(place: FakePlace, rectangle: tuple[float, float, float, float]) -> bool:
+    south, west, north, east = rectangle
+    if not south <= place.lat <= north:
+        return False
+    if west <= east:
+        return west <= place.lon <= east
+    return place.lon >= west or place.lon <= east  # across the antimeridian
+
+
+def search_text(places: tuple[FakePlace, ...], request: TextRequest) -> list[FakePlace]:
+    """Every result of a query over all its pages: at most 60, ranked."""
+    hits = [
+        place
+        for place in places
+        if (request.included_type is None or request.included_type in place.types)
+        and (request.rectangle is None or _in_rectangle(place, request.rectangle))
+        and _matches_text(place, request.query_words)
+    ]
+    if request.rank_preference == "DISTANCE" and request.rectangle is not None:
+        south, west, north, east = request.rectangle
+        lat, lon = (south + north) / 2, (west + east) / 2
+        hits.sort(key=lambda place: (haversine_m(lat, lon, place.lat, place.lon), place.id))
+    else:
+        hits.sort(key=lambda place: (-place.popularity, place.id))
+    return hits[:TEXT_SEARCH_MAX_RESULTS]
+
+
+@dataclass(frozen=True, slots=True)
+class _IssuedToken:
+    bound_fields: str
+    offset: int
+    ready_at: float
+
+
+class PageTokens:
+    """The nextPageTokens the fake has issued: each is usable only after `delay_s` and only with the
+    request it came from (every field but pageToken, pageSize and maxResultCount the same)."""
+
+    def __init__(self, delay_s: Callable[[], float] | None = None) -> None:
+        self._issued: dict[str, _IssuedToken] = {}
+        self.delay_s: Callable[[], float] = delay_s or (lambda: 2.0)
+
+    def clear(self) -> None:
+        self._issued.clear()
+
+    def issue(self, request: TextRequest, offset: int, now: float) -> str:
+        token = secrets.token_urlsafe(48)
+        self._issued[token] = _IssuedToken(request.bound_fields, offset, now + self.delay_s())
+        return token
+
+    def offset_for(self, request: TextRequest, now: float) -> int:
+        """Where the request's page starts (0 without a token); InvalidArgument for a bad token."""
+        if request.page_token is None:
+            return 0
+        issued = self._issued.get(request.page_token)
+        if issued is None:
+            raise InvalidArgument("Invalid page_token.")
+        if issued.bound_fields != request.bound_fields:
+            raise InvalidArgument(
+                "The page_token was issued for a different request: every parameter but page_token, "
+                "page_size and max_result_count must match the initial call."
+            )
+        if now < issued.ready_at:
+            raise InvalidArgument("The page_token is not yet valid; retry after a short delay.")
+        return issued.offset
+
+
 # --- field masks -------------------------------------------------------------------------------
 
 MaskTree = dict[str, "MaskTree | None"]
 """field -> its subtree; None means the whole field."""
 
 
-def parse_field_mask(header: str) -> MaskTree | None:
+def parse_field_mask(header: str, response_fields: tuple[str, ...] = RESPONSE_FIELDS) -> MaskTree | None:
     """`places.id,places.displayName.text` -> {"places": {"id": None, "displayName": {"text": None}}}.
 
     None: everything (`*`). Raises InvalidArgument for a path the response cannot have.
@@ -498,7 +699,7 @@ def parse_field_mask(header: str) -> MaskTree | None:
         parts = [part for part in path.split(".") if part != "*"]
         if (
             not parts
-            or parts[0] not in RESPONSE_FIELDS
+            or parts[0] not in response_fields
             or (len(parts) > 1 and parts[0] == "places" and parts[1] not in PLACE_FIELDS)
         ):
             raise InvalidArgument(
@@ -541,6 +742,9 @@ class GooglePlacesSettings(BaseModel):
     )
     quota_window_s: float = Field(default=60.0, gt=0)
     latency_s: float = Field(default=0.0, ge=0)
+    page_token_delay_s: float = Field(
+        default=2.0, ge=0, description="a Text Search nextPageToken is refused until this old"
+    )
 
 
 GoogleFaultKind = Literal[
@@ -600,15 +804,21 @@ class GooglePlacesApp:
             settings, GooglePlacesFault
         )
         self.accepted: defaultdict[str, deque[float]] = defaultdict(deque)
+        self.page_tokens = PageTokens(lambda: self.settings.page_token_delay_s)
         routes = [
             Route("/v1/places:searchNearby", self.search_nearby, methods=["POST"]),
-            *control_routes(self.state, GooglePlacesSettings, on_reset=self.accepted.clear),
+            Route("/v1/places:searchText", self.search_text, methods=["POST"]),
+            *control_routes(self.state, GooglePlacesSettings, on_reset=self._reset),
         ]
         self.app = Starlette(routes=routes)
 
     @property
     def settings(self) -> GooglePlacesSettings:
         return self.state.settings
+
+    def _reset(self) -> None:
+        self.accepted.clear()
+        self.page_tokens.clear()
 
     def _quota_exceeded(self, key: str, now: float) -> bool:
         limit = self.settings.quota_per_minute
@@ -619,8 +829,10 @@ class GooglePlacesApp:
             window.popleft()
         return len(window) >= limit
 
-    async def search_nearby(self, request: Request) -> Response:
-        started = time.time()
+    async def _authorised_body(
+        self, request: Request, started: float, response_fields: tuple[str, ...]
+    ) -> tuple[str, MaskTree | None, object] | Response:
+        """The key, field mask and JSON body of a call, or the error the real API answers."""
         record = self.state.record
         key = request.headers.get("x-goog-api-key") or request.query_params.get("key") or ""
         if not key:
@@ -645,7 +857,7 @@ class GooglePlacesApp:
                 "'places.displayName,places.id' to ask for the display name and the id of each place.",
             )
         try:
-            mask = parse_field_mask(mask_header)
+            mask = parse_field_mask(mask_header, response_fields)
         except InvalidArgument as exc:
             record(request, started, 400, "bad_request", detail={"error": str(exc)})
             return google_error(400, str(exc))
@@ -656,6 +868,54 @@ class GooglePlacesApp:
             message = f"Invalid JSON payload received. {exc}"
             record(request, started, 400, "bad_request", detail={"error": message})
             return google_error(400, message)
+        return key, mask, body
+
+    def _quota_response(self, request: Request, started: float, method: str) -> Response:
+        self.state.record(request, started, 429, "quota")
+        return google_error(
+            429,
+            f"Quota exceeded for quota metric '{method} requests' and limit '{method} requests per "
+            "minute' of service 'places.googleapis.com' for consumer 'project_number:000000000000'.",
+            _error_info("RATE_LIMIT_EXCEEDED"),
+        )
+
+    async def search_text(self, request: Request) -> Response:
+        started = time.time()
+        record = self.state.record
+        checked = await self._authorised_body(request, started, TEXT_RESPONSE_FIELDS)
+        if isinstance(checked, Response):
+            return checked
+        key, mask, body = checked
+        try:
+            text = parse_text_request(body)
+            offset = self.page_tokens.offset_for(text, time.monotonic())
+        except InvalidArgument as exc:
+            record(request, started, 400, "bad_request", detail={"error": str(exc)})
+            return google_error(400, str(exc))
+        now = time.monotonic()
+        if self._quota_exceeded(key, now):
+            return self._quota_response(request, started, "SearchText")
+        if self.settings.latency_s:
+            await anyio.sleep(self.settings.latency_s)
+        matching = search_text(self.places, text)
+        page = matching[offset : offset + text.page_size]
+        self.accepted[key].append(now)
+        payload: dict[str, Any] = {}
+        if page:
+            payload["places"] = [p.to_json(text.language_code) for p in page]
+        if offset + len(page) < len(matching):
+            payload["nextPageToken"] = self.page_tokens.issue(text, offset + len(page), now)
+        detail = {"rectangle": text.rectangle, "offset": offset, "ids": [place.id for place in page]}
+        record(request, started, 200, "ok", elements=len(page), detail=detail)
+        return JSONResponse(apply_mask(payload, mask), media_type=JSON_TYPE)
+
+    async def search_nearby(self, request: Request) -> Response:
+        started = time.time()
+        record = self.state.record
+        checked = await self._authorised_body(request, started, RESPONSE_FIELDS)
+        if isinstance(checked, Response):
+            return checked
+        key, mask, body = checked
         try:
             nearby = parse_nearby_request(body)
         except InvalidArgument as exc:
@@ -664,14 +924,7 @@ class GooglePlacesApp:
 
         now = time.monotonic()
         if self._quota_exceeded(key, now):
-            record(request, started, 429, "quota")
-            return google_error(
-                429,
-                "Quota exceeded for quota metric 'SearchNearby requests' and limit "
-                "'SearchNearby requests per "
-                "minute' of service 'places.googleapis.com' for consumer 'project_number:000000000000'.",
-                _error_info("RATE_LIMIT_EXCEEDED"),
-            )
+            return self._quota_response(request, started, "SearchNearby")
         fault = self.state.take_fault()
         if fault is not None and fault.delay_s:
             await anyio.sleep(fault.delay_s)
@@ -738,6 +991,10 @@ class GooglePlacesFake(FakeHandle[GooglePlacesFault]):
     @property
     def search_nearby_url(self) -> str:
         return f"{self.url}/v1/places:searchNearby"
+
+    @property
+    def search_text_url(self) -> str:
+        return f"{self.url}/v1/places:searchText"
 
     def billable_calls(self) -> list[RequestRecord]:
         """Calls that returned places (what the real API would bill)."""

@@ -11,7 +11,8 @@ Endpoints, like the real server's:
 - `POST /api/interpreter` with form field `data=<QL>` (or the QL as raw body; `GET ?data=` too):
   the QL subset of `tests.fakes.overpass_ql`, answered in Overpass's JSON format.
 - `GET /api/status`: the real plain-text format (`Rate limit: 2`, `2 slots available now.` or
-  `Slot available after: <time>, in <s> seconds.`). Not rate limited, takes no slot.
+  `Slot available after: <time>, in <s> seconds.`). Not rate limited, takes no slot; recorded with
+  outcome `status` (polling it costs the real server too).
 - `GET /api/timestamp`: the data's timestamp.
 
 What it enforces, per client IP, in this order (the settings are `OverpassSettings`):
@@ -27,7 +28,8 @@ Then an injected fault, if any (see `OverpassFault`), else the answer, after `la
 query "runs", holding its slot). With `max_elements` set, a query selecting more elements gets a
 200 with the first `max_elements` of them and a `remark` runtime error, as the real server does
 when a query exceeds its time or memory: clients must split the tile.
-Every request is recorded (`fake.requests`).
+Every request is recorded (`fake.requests`; an answered query's `detail` holds `bytes`, and with the
+cost model `scanned`, `run_s` and `memory_bytes`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs
 
 import anyio
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -66,7 +69,7 @@ from tests.fakes._server import (
     serve_forever,
 )
 from tests.fakes.extract import OsmData, load_osm_data
-from tests.fakes.overpass_ql import QLError, parse, render_element, run
+from tests.fakes.overpass_ql import Program, QLError, parse, render_element, run, scan_boxes
 
 GENERATOR = "Overpass API (fake)"
 COPYRIGHT = (
@@ -117,6 +120,46 @@ class OverpassSettings(BaseModel):
     max_elements_remark: Literal["timeout", "memory"] = "timeout"
     check_user_agent: bool = True
     bad_user_agents: tuple[str, ...] = DEFAULT_BAD_USER_AGENTS
+    # The cost model (all zero: off). Times are in model seconds, which `time_scale` turns into wall
+    # seconds, so a test can run a 25 s query in 25 ms and still see the remark a real one would get.
+    scan_s_per_element: float = Field(
+        default=0.0, ge=0, description="model seconds per element inside a statement's bbox (scanned)"
+    )
+    return_s_per_element: float = Field(default=0.0, ge=0, description="model seconds per element printed")
+    memory_bytes_per_element: int = Field(
+        default=0, ge=0, description="server memory per element printed; over [maxsize:] -> remark; 0: off"
+    )
+    time_scale: float = Field(default=1.0, gt=0, description="wall seconds per model second")
+    cooldown_factor: float = Field(
+        default=0.0, ge=0, description="after a query its slot stays taken for this times its run time"
+    )
+
+    @classmethod
+    def costed(cls, *, time_scale: float = 1.0, **overrides: Any) -> OverpassSettings:
+        """The cost model calibrated on overpass-api.de (tests/fakes/README.md), 2 slots, no request rate."""
+        values: dict[str, Any] = {"rate_per_s": None, **REAL_COST, "time_scale": time_scale, **overrides}
+        return cls.model_validate(values)
+
+
+REAL_COST: dict[str, float] = {
+    "scan_s_per_element": 0.00001,
+    "return_s_per_element": 0.0002,
+    "memory_bytes_per_element": 2048,
+    "cooldown_factor": 1.0,
+}
+"""`OverpassSettings.costed()`'s figures (see tests/fakes/README.md, "Cost model")."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryCost:
+    """What one query costs the server, in model seconds and bytes."""
+
+    scanned: int
+    run_s: float
+    memory_bytes: int
+    printed: int
+    """Elements printed before the query stopped (all of them unless it hit a limit)."""
+    remark: str | None
 
 
 OverpassFaultKind = Literal[
@@ -150,6 +193,8 @@ class ClientState:
     inflight: int = 0
     last_429: float | None = None
     banned_until: float = 0.0
+    cooling: list[float] = field(default_factory=list)
+    """When each slot that is cooling down after a query becomes free again (monotonic)."""
     running: dict[int, tuple[str, int, int]] = field(default_factory=dict)
     """seq -> (start time, timeout, maxsize) of the queries running now (for /api/status)."""
 
@@ -190,8 +235,8 @@ def render_json(data: OsmData, elements: list[dict[str, Any]], remark: str | Non
     return "".join(parts)
 
 
-def timeout_remark(line: int, timeout_s: int) -> str:
-    return f'runtime error: Query timed out in "query" at line {line} after {timeout_s} seconds.'
+def timeout_remark(line: int, timeout_s: int, statement: str = "query") -> str:
+    return f'runtime error: Query timed out in "{statement}" at line {line} after {timeout_s} seconds.'
 
 
 def memory_remark(line: int, maxsize: int) -> str:
@@ -211,6 +256,8 @@ class OverpassApp:
         self._pids = itertools.count(1)
         self._bad_ua: list[re.Pattern[str]] = []
         self._compile_user_agents()
+        self._lons = np.fromiter((e.lon for e in data.elements), dtype=float, count=len(data.elements))
+        self._lats = np.fromiter((e.lat for e in data.elements), dtype=float, count=len(data.elements))
         routes = [
             Route("/api/interpreter", self.interpreter, methods=["GET", "POST"]),
             Route("/api/status", self.status, methods=["GET"]),
@@ -293,7 +340,7 @@ class OverpassApp:
             record(request, started, 400, "bad_request", detail={"error": exc.message, "line": exc.line})
             return _html(400, f"line {exc.line}: parse error: {exc.message}")
 
-        if client.inflight >= settings.slots:
+        if self._slots_taken(client, now) >= settings.slots:
             client.last_429 = now
             record(request, started, 429, "no_slot")
             return _html(429, RATE_LIMITED_MESSAGE)
@@ -306,6 +353,7 @@ class OverpassApp:
         seq = next(self._pids)
         client.inflight += 1
         client.running[seq] = (_iso(started), program.timeout_s, program.maxsize)
+        run_wall_s = 0.0
         try:
             fault = self.state.take_fault()
             if fault is not None and fault.delay_s:
@@ -316,10 +364,23 @@ class OverpassApp:
             elements = [render_element(element, out) for element, out in printed]
             line = program.first_query_line
             detail: dict[str, Any] = {"query": text[:2000]}
+            cost = self._cost(program, len(elements), line)
+            if cost is not None:
+                run_wall_s = cost.run_s * settings.time_scale
+                detail.update(
+                    scanned=cost.scanned, run_s=round(cost.run_s, 6), memory_bytes=cost.memory_bytes
+                )
+                await anyio.sleep(run_wall_s)
             if fault is not None and fault.kind != "slow":
                 return self._fault_response(
                     request, started, fault, elements, program.timeout_s, program.maxsize, line
                 )
+            if cost is not None and cost.remark is not None:
+                body = render_json(self.data, elements[: cost.printed], cost.remark)
+                detail["bytes"] = len(body.encode())
+                outcome = "remark:timeout" if "timed out" in cost.remark else "remark:memory"
+                record(request, started, 200, outcome, elements=cost.printed, detail=detail)
+                return Response(body, media_type="application/json")
             max_elements = settings.max_elements
             if max_elements is not None and len(elements) > max_elements:
                 remark = (
@@ -331,12 +392,54 @@ class OverpassApp:
                 record(request, started, 200, "remark:max_elements", elements=max_elements, detail=detail)
                 return Response(body, media_type="application/json")
             body = render_json(self.data, elements)
+            detail["bytes"] = len(body.encode())
             outcome = "ok" if fault is None else "fault:slow"
             record(request, started, 200, outcome, elements=len(elements), detail=detail)
             return Response(body, media_type="application/json")
         finally:
             client.inflight -= 1
             client.running.pop(seq, None)
+            if settings.cooldown_factor and run_wall_s:
+                client.cooling.append(time.monotonic() + settings.cooldown_factor * run_wall_s)
+
+    def _slots_taken(self, client: ClientState, now: float) -> int:
+        """Slots running a query or cooling down after one."""
+        client.cooling = [free_at for free_at in client.cooling if free_at > now]
+        return client.inflight + len(client.cooling)
+
+    def _cost(self, program: Program, returned: int, line: int) -> QueryCost | None:
+        """The model's run time, memory and outcome of a query (None: the cost model is off).
+
+        Memory is exhausted while the query collects its result, before anything is printed;
+        time runs out either while scanning (in "query", nothing printed) or while printing
+        (in "print", the elements printed so far).
+        """
+        settings = self.settings
+        if not (
+            settings.scan_s_per_element or settings.return_s_per_element or settings.memory_bytes_per_element
+        ):
+            return None
+        scanned = sum(self._count_in(box) for box in scan_boxes(program))
+        scan_s = scanned * settings.scan_s_per_element
+        print_s = returned * settings.return_s_per_element
+        memory = returned * settings.memory_bytes_per_element
+        timeout_s = program.timeout_s
+        if settings.memory_bytes_per_element and memory > program.maxsize:
+            return QueryCost(scanned, min(scan_s, timeout_s), memory, 0, memory_remark(line, program.maxsize))
+        if scan_s >= timeout_s:
+            return QueryCost(scanned, timeout_s, memory, 0, timeout_remark(line, timeout_s))
+        if scan_s + print_s > timeout_s:
+            printed = int((timeout_s - scan_s) / settings.return_s_per_element)
+            remark = timeout_remark(program.last_out_line, timeout_s, "print")
+            return QueryCost(scanned, timeout_s, memory, printed, remark)
+        return QueryCost(scanned, scan_s + print_s, memory, returned, None)
+
+    def _count_in(self, box: tuple[float, float, float, float] | None) -> int:
+        if box is None:
+            return len(self.data.elements)
+        west, south, east, north = box
+        inside = (self._lons >= west) & (self._lons <= east) & (self._lats >= south) & (self._lats <= north)
+        return int(np.count_nonzero(inside))
 
     def _fault_response(
         self,
@@ -391,7 +494,7 @@ class OverpassApp:
             "Announced endpoint: none",
             f"Rate limit: {settings.slots}",
         ]
-        free = max(0, settings.slots - client.inflight)
+        free = max(0, settings.slots - self._slots_taken(client, now))
         blocked_until = max(client.banned_until, self._gcra_next_allowed(client, now))
         if client.last_429 is not None:
             blocked_until = max(blocked_until, client.last_429 + settings.penalty_s)
@@ -401,9 +504,14 @@ class OverpassApp:
             wait = blocked_until - now
             for _ in range(free):
                 lines.append(f"Slot available after: {_iso(wall + wait)}, in {math.ceil(wait)} seconds.")
+        for free_at in sorted(client.cooling):
+            wait = max(free_at, blocked_until) - now
+            lines.append(f"Slot available after: {_iso(wall + wait)}, in {math.ceil(wait)} seconds.")
         lines.append("Currently running queries (pid, space limit, time limit, start time):")
         for seq, (start, timeout_s, maxsize) in sorted(client.running.items()):
             lines.append(f"{seq}\t{maxsize}\t{timeout_s}\t{start}")
+        # Recorded (outcome "status"): polling it costs the real server too, so benchmarks count it.
+        self.state.record(request, wall, 200, "status")
         return PlainTextResponse("\n".join(lines) + "\n")
 
     async def timestamp(self, request: Request) -> Response:

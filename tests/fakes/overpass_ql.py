@@ -16,7 +16,9 @@ Supported (anything else is a parse error, answered 400 like the real server):
 - spatial filters: (poly:"lat lon lat lon ...") and (south,west,north,east)
 - out: verbosity ids|skel|body|tags (default body), `center`, `qt`/`asc`, an element limit
 - `//` and `/* */` comments
-Not supported: `around`, `area`, `id:`, `if:`, recursion (`>`, `<`), named sets, `geom`, `meta`,
+- `._` (the input set) and `>` (recurse down: ways' nodes, relations' members, as far as the
+  extract holds them: it keeps tagged elements only), as OSMnx sends them: `(way[...](...);>;);`
+Not supported: `around`, `area`, `id:`, `if:`, `<`, `>>`, named sets, `geom`, `meta`,
 `bb`, `[bbox:]`/`[date:]`/`[out:xml]` settings, `is_in`, `foreach`, `make`/`convert`.
 
 Spatial semantics follow Overpass: a node matches when it lies inside (or on the edge of) the
@@ -27,6 +29,7 @@ queried area: clients clip by centre themselves.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -102,9 +105,26 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
-class Union:
-    members: tuple[Query | Union, ...]
+class Item:
+    """`._`: the input set, as it is."""
+
     line: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecurseDown:
+    """`>`: the input set's ways' nodes and relations' members (those the extract holds)."""
+
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Union:
+    members: tuple[SetStatement, ...]
+    line: int
+
+
+SetStatement = Query | Union | Item | RecurseDown
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +135,7 @@ class Out:
     line: int
 
 
-Statement = Query | Union | Out
+Statement = Query | Union | Item | RecurseDown | Out
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +143,11 @@ class Program:
     timeout_s: int
     maxsize: int
     statements: tuple[Statement, ...]
+
+    @property
+    def last_out_line(self) -> int:
+        lines = [statement.line for statement in self.statements if isinstance(statement, Out)]
+        return lines[-1] if lines else self.first_query_line
 
     @property
     def first_query_line(self) -> int:
@@ -143,7 +168,7 @@ _TOKEN = re.compile(
   | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
   | (?P<number>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>!=|!~|->|[\[\]();:,~=!.])
+  | (?P<op>!=|!~|->|[\[\]();:,~=!.>])
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -266,6 +291,15 @@ class _Parser:
             result = self.out()
         elif token.kind == "word" and token.text in QUERY_TYPES:
             result = self.query()
+        elif self.at("."):
+            self.next()
+            name = self.next()
+            if name.text != "_":
+                raise QLError(f"named sets {UNSUPPORTED}", name.line)
+            result = Item(token.line)
+        elif token.kind == "op" and token.text == ">":
+            self.next()
+            result = RecurseDown(token.line)
         else:
             raise QLError(f'Unknown type "{token.text or "end of input"}"', token.line)
         if self.at("->"):
@@ -275,7 +309,7 @@ class _Parser:
 
     def union(self) -> Union:
         start = self.expect("(")
-        members: list[Query | Union] = []
+        members: list[SetStatement] = []
         while not self.at(")"):
             if self.current.kind == "end":
                 raise QLError("')' expected - end of input found.", self.current.line)
@@ -435,13 +469,42 @@ def evaluate_query(data: OsmData, query: Query) -> list[int]:
     return chosen
 
 
-def evaluate_set(data: OsmData, statement: Query | Union) -> list[int]:
+def evaluate_set(data: OsmData, statement: SetStatement, current: Sequence[int] = ()) -> list[int]:
+    """The elements a statement selects, given the input set `current` (what `._` and `>` read).
+
+    In a union each member's result is the next member's input, as in Overpass."""
     if isinstance(statement, Query):
         return evaluate_query(data, statement)
+    if isinstance(statement, Item):
+        return list(current)
+    if isinstance(statement, RecurseDown):
+        return _recurse_down(data, current)
     found: set[int] = set()
     for member in statement.members:
-        found.update(evaluate_set(data, member))
+        current = evaluate_set(data, member, current)
+        found.update(current)
     return sorted(found)  # elements are stored in Overpass's output order
+
+
+def _recurse_down(data: OsmData, current: Sequence[int]) -> list[int]:
+    positions = _positions(data)
+    found: set[int] = set()
+    pending = list(current)
+    while pending:
+        element = data.elements[pending.pop()]
+        refs = [("node", ref) for ref in element.nodes] + [(m.type, m.ref) for m in element.members]
+        for member_type, ref in refs:
+            position = positions.get((member_type, ref))
+            if position is not None and position not in found:
+                found.add(position)
+                if member_type == "way":
+                    pending.append(position)  # a member way's nodes too, as Overpass's `>` gives
+    return sorted(found)
+
+
+@functools.lru_cache(maxsize=4)
+def _positions(data: OsmData) -> dict[tuple[str, int], int]:
+    return {(element.type, element.id): index for index, element in enumerate(data.elements)}
 
 
 def render_element(element: OsmElement, out: Out) -> dict[str, object]:
@@ -474,5 +537,39 @@ def run(data: OsmData, program: Program) -> list[tuple[OsmElement, Out]]:
             selected = current if statement.limit is None else current[: statement.limit]
             printed.extend((data.elements[index], statement) for index in selected)
         else:
-            current = evaluate_set(data, statement)
+            current = evaluate_set(data, statement, current)
     return printed
+
+
+# --- cost --------------------------------------------------------------------------------------
+
+
+def _queries(statement: SetStatement) -> list[Query]:
+    if isinstance(statement, Query):
+        return [statement]
+    if isinstance(statement, Union):
+        return [query for member in statement.members for query in _queries(member)]
+    return []
+
+
+def scan_boxes(program: Program) -> list[tuple[float, float, float, float] | None]:
+    """The bbox (west, south, east, north) each query statement has to scan; None: the whole data set.
+
+    Overpass answers a spatial query from its spatial index: it reads every element of the index
+    blocks that overlap the area before it tests the tags, so what a statement costs grows with the
+    data inside its bounding box, not with what it finally selects.
+    """
+    boxes: list[tuple[float, float, float, float] | None] = []
+    for statement in program.statements:
+        if isinstance(statement, Out):
+            continue
+        for query in _queries(statement):
+            if not query.areas:
+                boxes.append(None)
+                continue
+            west, south, east, north = query.areas[0].bounds
+            for area in query.areas[1:]:
+                w, s, e, n = area.bounds
+                west, south, east, north = max(west, w), max(south, s), min(east, e), min(north, n)
+            boxes.append((west, south, east, north))
+    return boxes

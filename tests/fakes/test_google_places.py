@@ -315,3 +315,90 @@ def test_runs_as_a_separate_process(helsinki_data: OsmData) -> None:
         fake.inject(GooglePlacesFault(kind="internal"))
         assert search(fake, body()).status_code == 500
         assert [r.status for r in fake.requests] == [200, 500]
+
+
+# --- Text Search (New) -------------------------------------------------------------------------
+
+RECTANGLE = {
+    "low": {"latitude": 60.160, "longitude": 24.925},
+    "high": {"latitude": 60.180, "longitude": 24.960},
+}
+TEXT_MASK = BASIC_MASK + ",nextPageToken"
+
+
+def search_text(fake: GooglePlacesFake, payload: dict[str, Any], mask: str = TEXT_MASK) -> httpx.Response:
+    headers = {"X-Goog-Api-Key": fake.api_key, "X-Goog-FieldMask": mask}
+    return httpx.post(fake.search_text_url, json=payload, headers=headers, timeout=30)
+
+
+def text_body(**extra: Any) -> dict[str, Any]:
+    return {
+        "textQuery": "restaurant",
+        "includedType": "restaurant",
+        "locationRestriction": {"rectangle": RECTANGLE},
+        **extra,
+    }
+
+
+def test_text_search_pages_up_to_60_with_a_delayed_token_bound_to_the_request(helsinki_data: OsmData) -> None:
+    with GooglePlacesFake.running(helsinki_data.path, quota_per_minute=None, page_token_delay_s=0.5) as fake:
+        first = search_text(fake, text_body()).json()
+        assert len(first["places"]) == 20
+        token = first["nextPageToken"]
+        early = search_text(fake, text_body(pageToken=token))
+        assert "not yet valid" in assert_google_error(early, 400, "INVALID_ARGUMENT")
+        other = search_text(fake, text_body(textQuery="restaurants", pageToken=token))
+        time.sleep(0.5)
+        assert "different request" in assert_google_error(other, 400, "INVALID_ARGUMENT")
+        ids = [p["id"] for p in first["places"]]
+        while token is not None:
+            page = search_text(fake, text_body(pageToken=token, pageSize=20)).json()
+            ids += [p["id"] for p in page.get("places", [])]
+            token = page.get("nextPageToken")
+            if token is not None:
+                time.sleep(0.5)
+        assert len(ids) == len(set(ids)) == 60
+        in_rectangle = [
+            p
+            for p in google_places(helsinki_data)
+            if p.primary_type == "restaurant" and 60.160 <= p.lat <= 60.180 and 24.925 <= p.lon <= 24.960
+        ]
+        assert len(in_rectangle) > 60  # more exist than Text Search will ever return for one query
+        assert set(ids) <= {p.id for p in in_rectangle}
+        assert len([r for r in fake.requests if r.status == 200]) == 3  # each page is billed
+
+
+def test_text_search_token_only_with_the_mask_asking_for_it(google: GooglePlacesFake) -> None:
+    answer = search_text(google, text_body(), mask=BASIC_MASK).json()
+    assert len(answer["places"]) == 20
+    assert "nextPageToken" not in answer
+
+
+@pytest.mark.parametrize(
+    ("payload", "needle"),
+    [
+        ({"includedType": "cafe"}, "text_query"),
+        (text_body(locationRestriction={"circle": {"center": CENTRE, "radius": 10}}), "rectangle"),
+        (text_body(includedType="spaceport"), "Unsupported types"),
+        (text_body(pageSize=-1), "page_size"),
+        (text_body(maxResultCount=21), "maxResultCount"),
+        (text_body(pageToken="forged"), "page_token"),
+        (text_body(rankPreference="POPULARITY"), "rank_preference"),
+        (
+            text_body(
+                locationRestriction={"rectangle": {"low": RECTANGLE["high"], "high": RECTANGLE["low"]}}
+            ),
+            "low latitude",
+        ),
+    ],
+)
+def test_text_search_invalid_bodies_are_400(
+    google: GooglePlacesFake, payload: dict[str, Any], needle: str
+) -> None:
+    assert needle in assert_google_error(search_text(google, payload), 400, "INVALID_ARGUMENT")
+
+
+def test_nearby_max_result_count_outside_1_to_20_is_400(google: GooglePlacesFake) -> None:
+    for count in (0, 21):
+        response = search(google, body(maxResultCount=count))
+        assert "maxResultCount" in assert_google_error(response, 400, "INVALID_ARGUMENT")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -187,7 +190,7 @@ def test_status_text(helsinki_data: OsmData) -> None:
         assert len(waits) == 2
         assert all(1 <= int(w) <= 2 for w in waits)
         assert "slots available now" not in after
-        assert all(r.path == "/api/interpreter" for r in fake.requests)  # status is not recorded
+        assert [r.outcome for r in fake.requests if r.path == "/api/status"] == ["status", "status"]
 
 
 async def test_status_lists_running_queries(helsinki_data: OsmData) -> None:
@@ -338,3 +341,83 @@ def test_runs_as_a_separate_process(helsinki_data: OsmData) -> None:
         fake.inject(OverpassFault(kind="busy"))
         assert post(fake).status_code == 504
         assert [r.status for r in fake.requests] == [200, 504]
+
+
+# --- the cost model ------------------------------------------------------------------------------
+
+WIDE_QUERY = f"""[out:json][timeout:25][maxsize:67108864];
+nwr["amenity"](poly:"{POLY}");
+out center tags;"""
+
+
+def costed(data: OsmData, **overrides: Any) -> contextlib.AbstractContextManager[OverpassFake]:
+    """A slow server (0.05 ms per element scanned, 1 ms per element printed) at 1/1000 of the time."""
+    values = {"time_scale": 0.001, "scan_s_per_element": 0.00005, "return_s_per_element": 0.001}
+    settings = OverpassSettings.costed(**{**values, **overrides})
+    return OverpassFake.running(data.path, settings=settings)
+
+
+def test_cost_grows_with_elements_scanned_and_returned(helsinki_data: OsmData) -> None:
+    with costed(helsinki_data, cooldown_factor=0) as fake:
+        assert post(fake, SMALL_QUERY).status_code == 200
+        assert post(fake, WIDE_QUERY).status_code == 200
+        small, wide = (r.detail for r in fake.requests)
+        assert small["scanned"] < wide["scanned"]
+        assert 0 < small["run_s"] < wide["run_s"]
+        printed = fake.requests[1].elements
+        assert printed is not None
+        assert printed > 100
+        expected = wide["scanned"] * 0.00005 + printed * 0.001
+        assert wide["run_s"] == pytest.approx(expected, rel=1e-3)
+
+
+def test_past_the_timeout_a_200_with_the_timeout_remark(helsinki_data: OsmData) -> None:
+    with costed(helsinki_data, cooldown_factor=0) as fake:
+        full = post(fake, WIDE_QUERY).json()["elements"]
+        run_s = fake.requests[0].detail["run_s"]
+        scan_s = fake.requests[0].detail["scanned"] * 0.00005
+        timeout_s = math.ceil(scan_s + (run_s - scan_s) / 2)  # runs out while printing
+        response = post(fake, WIDE_QUERY.replace("[timeout:25]", f"[timeout:{timeout_s}]"))
+        assert response.status_code == 200
+        body = response.json()
+        assert (
+            body["remark"]
+            == f'runtime error: Query timed out in "print" at line 3 after {timeout_s} seconds.'
+        )
+        assert 0 < len(body["elements"]) < len(full)
+        assert fake.requests[-1].outcome == "remark:timeout"
+        fake.configure(scan_s_per_element=1.0)  # now the scan alone takes longer than the timeout
+        body = post(fake, WIDE_QUERY).json()
+        assert body["remark"] == 'runtime error: Query timed out in "query" at line 2 after 25 seconds.'
+        assert body["elements"] == []
+
+
+def test_past_the_maxsize_a_200_with_the_memory_remark(helsinki_data: OsmData) -> None:
+    with costed(helsinki_data, cooldown_factor=0, memory_bytes_per_element=2**20) as fake:
+        body = post(fake, WIDE_QUERY).json()
+        assert (
+            body["remark"]
+            == 'runtime error: Query run out of memory in "query" at line 2 using about 64 MB of RAM.'
+        )
+        assert body["elements"] == []
+        assert fake.requests[-1].outcome == "remark:memory"
+        assert "remark" not in post(fake, SMALL_QUERY).json()
+
+
+async def test_a_slot_cools_down_after_a_query_then_429(helsinki_data: OsmData) -> None:
+    # Each query runs >= 0.1 s (wall) and then holds its slot 20 times as long.
+    with costed(
+        helsinki_data, time_scale=0.2, scan_s_per_element=0, return_s_per_element=0.5, cooldown_factor=20
+    ) as fake:
+        async with httpx.AsyncClient(headers=UA, timeout=10) as client:
+
+            async def ask() -> int:
+                return (await client.post(fake.interpreter_url, data={"data": SMALL_QUERY})).status_code
+
+            assert [await ask(), await ask()] == [200, 200]  # both slots now cool down
+            status = (await client.get(fake.status_url)).text
+            assert len(re.findall(r"^Slot available after: \S+Z, in \d+ seconds\.$", status, re.M)) == 2
+            assert "slots available now" not in status
+            assert await ask() == 429
+            assert fake.requests[-1].outcome == "no_slot"
+        assert [r.status for r in fake.rejections()] == [429]

@@ -122,3 +122,28 @@ def test_out_limit_and_repeated_out(helsinki_data: OsmData) -> None:
     assert len(first) == 3
     assert len(second) > 3
     assert first == second[:3]
+
+
+def test_osmnx_features_query_with_item_and_recurse_down(helsinki_data: OsmData) -> None:
+    # What OSMnx 2.1 sends for features_from_polygon(tags={"leisure": "park"}): repr-quoted strings,
+    # each kind's statement followed by `(._;>;);` (the set itself and what it is made of).
+    poly = f"'{POLY}'"
+    query = (
+        "[out:json][timeout:180];("
+        f"(node['leisure'='park'](poly:{poly});(._;>;););"
+        f"(way['leisure'='park'](poly:{poly});(._;>;););"
+        f"(relation['leisure'='park'](poly:{poly});(._;>;););"
+        ");out;"
+    )
+    printed = [element for element, _ in run(helsinki_data, parse(query))]
+    parks = [e for e in printed if e.tags.get("leisure") == "park"]
+    assert parks
+    members = {("node", ref) for park in parks if park.type == "way" for ref in park.nodes}
+    members |= {(m.type, m.ref) for park in parks for m in park.members}
+    held = {(e.type, e.id) for e in printed}
+    # every member the extract holds (it keeps tagged elements only) comes along, nothing else
+    expected_members = {key for key in members if helsinki_data.get(*key) is not None}  # type: ignore[arg-type]
+    assert expected_members <= held
+    assert held - expected_members == {(e.type, e.id) for e in parks} - expected_members
+    with pytest.raises(QLError, match="named sets"):
+        parse("[out:json];.a;out;")

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
+import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 import shapely
 
 from areafetch.config import Settings
+from areafetch.providers.google_prices import price_usd
+from areafetch.ratelimit import Limiter, policy_for
 from areafetch.web.app import create_app
 from tests.fakes.cafes import cafe_ids, write_cafes
 from tests.fakes.expected import expected_google_places, expected_osm_keys
@@ -84,7 +90,36 @@ async def test_sixteen_plus_tiles_with_two_workers_finish_at_the_configured_rate
     assert seen == sorted(seen)
 
 
-async def test_google_circles_hitting_the_20_cap_are_split_and_every_place_found_once(
+async def test_the_plan_job_refuses_an_area_the_google_money_left_does_not_cover(
+    area_settings: Settings, processes: ProcessFactory, google_places_fake: GooglePlacesFake
+) -> None:
+    settings = with_upstreams(area_settings, google=google_places_fake).model_copy(
+        update={"google_daily_usd": 0.05}  # one call at 32 USD per 1,000
+    )
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        limiter = Limiter(
+            redis,
+            "google_places",
+            policy_for(settings, "google_places"),
+            namespace=settings.limiter_namespace,
+        )
+        async with limiter.acquire():  # today's one call is spent
+            pass
+    finally:
+        await redis.aclose()
+    await processes.worker(settings_env(settings))
+    _, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["google_places"], categories=["restaurant"]
+    )
+
+    assert area["state"] == "failed"
+    assert "AREAFETCH_GOOGLE_DAILY_USD = 0.05 is left" in area["failed_reason"]
+    assert "estimate is 1 Google calls, 0.03 USD" in area["failed_reason"]
+    assert google_places_fake.requests == []  # refused before any call
+
+
+async def test_google_covers_the_area_finding_every_place_within_2_5_times_the_floor(
     area_settings: Settings, processes: ProcessFactory, google_places_fake: GooglePlacesFake
 ) -> None:
     settings = with_upstreams(area_settings, google=google_places_fake)
@@ -101,8 +136,12 @@ async def test_google_circles_hitting_the_20_cap_are_split_and_every_place_found
     assert len(expected) > 40  # several circles must have hit the cap of 20
     found = await stored_ids(settings, area_id, "google_places")
     assert sorted(found) == sorted(expected)
-    assert area["upstream_calls"] > 2  # the first circle was split
-    print(f"\ngoogle: {len(expected)} places found with {area['upstream_calls']} calls")
+    floor = math.ceil(len(expected) / 20)
+    print(f"\ngoogle: {len(expected)} places found with {area['upstream_calls']} calls, floor {floor}")
+    assert floor < area["upstream_calls"] <= 2.5 * floor
+    billed = len(google_places_fake.billable_calls())
+    assert area["summary"]["google_calls_billed"] == billed == area["upstream_calls"]
+    assert area["summary"]["google_usd"] == price_usd(billed, settings.google_prices)
     assert all(record.status == 200 for record in google_places_fake.requests)
 
 
@@ -123,10 +162,13 @@ async def test_remark_splits_the_tile_and_a_cut_off_body_is_retried_nothing_part
     expected = expected_osm_keys(shapely.geometry.shape(HELSINKI_POLYGON), OSM_FILTERS)
     assert sorted(await stored_ids(settings, area_id, "overpass")) == sorted(expected)
     fetches = worker.events("job.started", name="fetch")
-    tiles_total = area["progress"]["tiles_total"]
-    assert len(fetches) == tiles_total + 1  # the cut-off body failed one attempt ...
-    assert sorted(record["attempt"] for record in fetches)[-1] == 2  # ... which was retried once
-    assert area["upstream_calls"] == tiles_total + 4  # the remark split one tile into four
+    assert sorted(record["attempt"] for record in fetches) == [1, 2]  # the cut-off body failed attempt 1
+    children = area["progress"]["tiles_total"]  # the one cell was split into its children
+    assert 2 <= children <= 4
+    assert area["upstream_calls"] == 1 + children  # the remark, then each child once
+    # The retry fetched only the child whose body was cut off: the children stored before it stayed.
+    assert len(overpass_fake.requests) == 1 + children + 1
+    assert area["progress"]["percent"] == 100.0
     assert overpass_fake.pending_faults() == []
 
 
@@ -242,3 +284,161 @@ async def test_kill_9_mid_extract_stores_nothing_then_a_new_worker_stores_every_
     stored = await stored_ids(settings, area_id, "osm_extract")
     assert len(stored) == 60_000
     assert sorted(stored) == sorted(cafe_ids(60_000))
+
+
+async def test_a_heavy_cell_is_split_on_the_remark_until_it_fits_and_progress_never_falls(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        update={"overpass_max_tile_km2": 5.0}  # the whole polygon is one cell
+    )
+    overpass_fake.configure(max_elements=60)  # more than 60 elements: a timeout remark
+    await processes.worker(settings_env(settings))
+    app = create_app(settings)
+    percents: list[float] = []
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        area_id = await submit(client, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES)
+
+        async def finished() -> dict[str, Any] | None:
+            area: dict[str, Any] = (await client.get(f"/api/areas/{area_id}")).json()
+            percents.append(area["progress"]["percent"])
+            return area if area["state"] in {"completed", "failed"} else None
+
+        area = await eventually(finished, timeout_s=120, interval_s=0.05, what="the area")
+
+    assert area["state"] == "completed", area["failed_reason"]
+    expected = expected_osm_keys(shapely.geometry.shape(HELSINKI_POLYGON), OSM_FILTERS)
+    assert len(expected) > 60
+    assert sorted(await stored_ids(settings, area_id, "overpass")) == sorted(expected)
+    remarks = [r for r in overpass_fake.requests if r.outcome == "remark:max_elements"]
+    answered = [r for r in overpass_fake.requests if r.outcome == "ok"]
+    assert remarks  # the cell was split ...
+    assert area["progress"]["tiles_total"] == len(answered)  # ... into leaves, each fetched once
+    assert area["upstream_calls"] == len(remarks) + len(answered)
+    assert percents == sorted(percents)
+    assert percents[-1] == 100.0
+
+
+async def test_a_cell_that_cannot_be_split_further_fails_with_the_remark_text(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        update={"overpass_max_tile_km2": 5.0, "max_split_depth": 1}
+    )
+    overpass_fake.configure(max_elements=1, max_elements_remark="memory")
+    await processes.worker(settings_env(settings))
+    _, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+
+    assert area["state"] == "failed"
+    reason = area["failed_reason"]
+    assert "cannot be split further" in reason
+    assert "runtime error: Query run out of memory" in reason
+    # One cell, split once into at most four, the first child failed: no loop, no retry of it.
+    assert len(overpass_fake.requests) == 2
+
+
+async def test_a_second_area_over_the_same_region_is_planned_from_what_the_first_learned(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        # one cell before anything is learned; densities on a grid fine enough for a 1.5 km² area
+        update={"overpass_max_tile_km2": 5.0, "overpass_density_cell_deg": 0.002}
+    )
+    overpass_fake.configure(max_elements=60)
+    await processes.worker(settings_env(settings))
+    first_id, first = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+    first_remarks = [r for r in overpass_fake.requests if r.outcome.startswith("remark")]
+    seen = len(overpass_fake.requests)
+    second_id, second = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+
+    assert first["state"] == second["state"] == "completed"
+    assert first_remarks  # the first area had to split ...
+    second_requests = overpass_fake.requests[seen:]
+    assert [r.outcome for r in second_requests] == ["ok"] * len(second_requests)  # ... the second did not
+    assert second["progress"]["tiles_total"] > 1  # it was planned as several cells from the start
+    assert second["upstream_calls"] < first["upstream_calls"]
+    assert sorted(await stored_ids(settings, second_id, "overpass")) == sorted(
+        await stored_ids(settings, first_id, "overpass")
+    )
+
+
+async def test_all_overpass_endpoints_down_the_cell_retries_within_its_attempts_then_names_each(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    dead = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            dead.append(f"http://127.0.0.1:{sock.getsockname()[1]}/api/interpreter")  # nobody listens
+    settings = area_settings.model_copy(
+        update={"overpass_urls": tuple(dead), "overpass_max_tile_km2": 5.0, "job_attempts": 3}
+    )
+    worker = await processes.worker(settings_env(settings))
+    _, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+
+    assert area["state"] == "failed"
+    reason = area["failed_reason"]
+    assert "every Overpass endpoint failed (2 tried)" in reason
+    assert all(url in reason for url in dead)
+    attempts = sorted(record["attempt"] for record in worker.events("job.started", name="fetch"))
+    assert attempts == [1, 2, 3]  # it waited and retried within its attempts
+
+
+async def test_a_cell_answered_504_twice_in_a_row_is_split_once_is_only_retried(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        update={"overpass_max_tile_km2": 5.0}  # one cell
+    )
+    worker = await processes.worker(settings_env(settings))
+    overpass_fake.inject(OverpassFault(kind="busy", count=2))
+    area_id, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+
+    assert area["state"] == "completed", area["failed_reason"]
+    expected = expected_osm_keys(shapely.geometry.shape(HELSINKI_POLYGON), OSM_FILTERS)
+    assert sorted(await stored_ids(settings, area_id, "overpass")) == sorted(expected)
+    statuses = [r.status for r in overpass_fake.requests]
+    children = area["progress"]["tiles_total"]
+    assert statuses == [504, 504] + [200] * children  # retried once as it was, then split
+    assert 2 <= children <= 4
+    assert sorted(r["attempt"] for r in worker.events("job.started", name="fetch")) == [1, 2]
+
+
+async def test_an_answer_near_maxsize_is_kept_and_the_next_area_is_planned_smaller(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    # The categories over the polygon answer ~129 kB: within 10 % of a 140 kB [maxsize:].
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        update={
+            "overpass_max_tile_km2": 5.0,
+            "overpass_maxsize_bytes": 140_000,
+            "overpass_density_cell_deg": 0.002,
+        }
+    )
+    await processes.worker(settings_env(settings))
+    _, first = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+    answer_bytes = overpass_fake.requests[0].detail["bytes"]
+    _, second = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+
+    assert 0.9 * 140_000 <= answer_bytes <= 140_000  # the premise: near the limit, not over it
+    assert first["state"] == second["state"] == "completed"
+    assert first["progress"]["tiles_total"] == first["upstream_calls"] == 1  # answered: kept, not split
+    assert second["progress"]["tiles_total"] > 1  # planned smaller from the start
+    assert all(r.outcome == "ok" for r in overpass_fake.requests)

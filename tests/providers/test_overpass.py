@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 
 import httpx
@@ -13,7 +15,7 @@ from areafetch.areas import Place
 from areafetch.categories import CATEGORIES
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.providers import OverpassClient, TileTooLarge
-from areafetch.providers.overpass import build_query
+from areafetch.providers.overpass import AnswerIncomplete, build_query
 from areafetch.ratelimit import Limiter, LimitPolicy
 from tests.fakes.expected import expected_osm_places
 from tests.fakes.extract import OsmData
@@ -56,7 +58,7 @@ def client(http: httpx.AsyncClient, limiter: Limiter, overpass_fake: OverpassFak
     )
 
 
-def test_query_is_one_statement_per_tag_pair_with_lat_lon_poly() -> None:
+def test_query_is_one_statement_per_key_with_lat_lon_poly() -> None:
     query = build_query(
         [(24.93651234567, 60.1655), (24.949, 60.1642), (24.95, 60.17), (24.93651234567, 60.1655)],
         ("cafe", "bar"),
@@ -66,11 +68,11 @@ def test_query_is_one_statement_per_tag_pair_with_lat_lon_poly() -> None:
     poly = "60.1655 24.9365123 60.1642 24.949 60.17 24.95"
     assert query == (
         "[out:json][timeout:25][maxsize:1000];("
-        f'nwr["amenity"="cafe"](poly:"{poly}");'
-        f'nwr["amenity"="bar"](poly:"{poly}");'
-        f'nwr["amenity"="pub"](poly:"{poly}");'
-        ");out center tags;"
+        f'nwr["amenity"~"^(cafe|bar|pub)$"](poly:"{poly}");'
+        ");out tags center qt;"
     )
+    park = build_query(Polygon([(0, 0), (1, 0), (1, 1)]), ("park",), timeout_s=1, maxsize_bytes=1)
+    assert 'nwr["leisure"="park"](poly:' in park
     assert (
         build_query(Polygon([(0, 0), (1, 0), (1, 1)]), ("cafe",), timeout_s=1, maxsize_bytes=1).count("poly:")
         == 1
@@ -134,13 +136,13 @@ async def test_429_pauses_the_shared_limiter_and_backs_off(
     assert overpass_fake.statuses() == [429, 429, 200]
 
 
-async def test_504_is_a_retryable_upstream_error(
+async def test_504_is_a_retryable_incomplete_answer(
     client: OverpassClient, limiter: Limiter, overpass_fake: OverpassFake
 ) -> None:
     overpass_fake.inject(OverpassFault(kind="busy"))
     with pytest.raises(UpstreamError) as caught:
         await client.fetch(HELSINKI_RING, ("cafe",))
-    assert type(caught.value) is UpstreamError
+    assert type(caught.value) is AnswerIncomplete  # retried; a second one in a row splits the cell
     assert "504" in str(caught.value)
     assert "too busy" in str(caught.value)
     assert (await limiter.status()).paused_until is None
@@ -282,4 +284,19 @@ async def test_a_way_without_a_centre_is_skipped(limiter: Limiter) -> None:
     assert [(p.source_id, p.category, p.name, p.lon, p.lat) for p in places] == [
         ("node/1", "cafe", "A", 24.94, 60.17),
         ("way/3", "bar", None, 24.941, 60.171),
+    ]
+
+
+def test_values_of_one_key_become_one_anchored_regex_matching_exactly_them() -> None:
+    from areafetch.providers.overpass import _tag_filter
+
+    text = _tag_filter("k", ["a.b", "c|d", "e(f)"])
+    pattern = json.loads(text.split("~", 1)[1])  # the QL string is JSON-compatible
+    assert [bool(re.fullmatch(pattern, v)) for v in ("a.b", "c|d", "e(f)", "axb", "c", "a.bc")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
     ]

@@ -6,7 +6,7 @@ estimate's "accepted" is the worker's decision.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from areafetch.areas.sources import Source
 from areafetch.ratelimit import LimiterStatus
@@ -22,9 +22,16 @@ def fits_budget(needed: int, status: LimiterStatus | None) -> bool:
 
 
 def budget_refusals(
-    calls: Mapping[Source, int], statuses: Mapping[Source, LimiterStatus], *, max_calls_per_job: int
+    calls: Mapping[Source, int],
+    statuses: Mapping[Source, LimiterStatus],
+    *,
+    max_calls_per_job: int,
+    google_money: Callable[[int, int | None], str | None] | None = None,
 ) -> list[str]:
-    """Why the planned `calls` would be refused: the per-job cap, then each source's daily budget."""
+    """Why the planned `calls` would be refused: the per-job cap, then each source's daily budget.
+
+    `google_money(needed, requests_left)`: the reason in money when Google's budget is one
+    (`providers.google_prices.money_refusal`), else None for the reason in calls."""
     reasons: list[str] = []
     total = sum(calls.values())
     if total > max_calls_per_job:
@@ -37,6 +44,10 @@ def budget_refusals(
         status = statuses.get(source)
         if status is not None and not fits_budget(needed, status):
             left = status.requests_left
+            money = google_money(needed, left) if google_money and source == "google_places" else None
+            if money is not None:
+                reasons.append(money)
+                continue
             spent = (
                 f"only {left} are left in today's budget"
                 if left is not None

@@ -114,6 +114,9 @@ def submit(
     timeout: Annotated[
         float | None, typer.Option(help="with --wait: stop waiting after this many seconds", min=0.1)
     ] = None,
+    estimate: Annotated[
+        bool, typer.Option(help="print the estimate (calls, Google's range and price) and submit nothing")
+    ] = False,
     api_url: Annotated[str, typer.Option(help="the web app's base URL", envvar="AREAFETCH_API_URL")] = (
         _DEFAULT_API_URL
     ),
@@ -138,17 +141,20 @@ def submit(
         area_file.stem if area_file is not None else "bbox " + " ".join(f"{v:g}" for v in bbox or ())
     )
     body = area_request(name=name or default_name, sources=source, categories=category, area=area, bbox=bbox)
-    raise typer.Exit(run_submit(api_url=api_url, body=body, wait=wait, timeout_s=timeout))
+    raise typer.Exit(
+        run_submit(api_url=api_url, body=body, wait=wait, timeout_s=timeout, estimate_only=estimate)
+    )
 
 
 @app.command()
 def status(
     areas: Annotated[int, typer.Option(help="how many recent areas to show", min=1, max=1000)] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON, for scripts")] = False,
 ) -> None:
     """Print queues, rate limiters, workers and recent areas (read from Redis and PostgreSQL)."""
     from areafetch.cli.status import run_status
 
-    raise typer.Exit(run_status(_settings(), areas_limit=areas))
+    raise typer.Exit(run_status(_settings(), areas_limit=areas, as_json=as_json))
 
 
 @app.command()

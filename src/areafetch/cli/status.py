@@ -8,12 +8,15 @@ reported and the rest is still shown; the exit code is then 1.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pydantic import TypeAdapter
 from redis.exceptions import RedisError
 from rich.console import Console, JustifyMethod
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from areafetch.areas import RATE_LIMITED_SOURCES
@@ -35,6 +38,7 @@ __all__ = [
     "collect_status",
     "render_status",
     "run_status",
+    "status_json",
 ]
 
 
@@ -106,41 +110,105 @@ async def _read_database(settings: Settings, report: StatusReport, *, areas_limi
 # --- showing ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Section:
+    """One table's content, laid out by `_print_section` to the terminal's width."""
+
+    title: str
+    columns: tuple[tuple[str, JustifyMethod], ...]
+    rows: Sequence[tuple[str, ...]]
+    caption: str | None = None
+
+
 def render_status(report: StatusReport, console: Console) -> None:
-    """Print the report as tables: queues, limiters, workers, recent areas, then any problems.
+    """Print the report: queues, limiters, workers, recent areas, then any problems.
 
     A service that could not be read gets no (empty, misleading) tables, only its problem line.
+    Each table is printed as a table when it fits the terminal; otherwise it is turned (one column
+    per item) or stacked (one block of `field value` lines per item), so no figure is ever cut.
     """
-    tables: list[Table] = []
+    sections: list[_Section] = []
     if report.redis_read:
-        tables += [_queues_table(report), _limiters_table(report), _workers_table(report)]
+        sections += [_queues_section(report), _limiters_section(report), _workers_section(report)]
     if report.database_read:
-        tables.append(_areas_table(report))
-    for table in tables:
-        console.print(table)
+        sections.append(_areas_section(report))
+    for section in sections:
+        _print_section(section, console)
     for problem in report.problems:
         console.print(f"[bold red]unavailable:[/] {escape(problem)}", highlight=False)
 
 
-def _queues_table(report: StatusReport) -> Table:
-    table = Table(title="queues")
-    table.add_column("queue")
-    for state in JOB_STATES:
-        table.add_column(state, justify="right")
-    table.add_column("workers", justify="right")
-    for queue in report.queues:
-        table.add_row(
-            queue.name, *(str(queue.counts.get(s, 0)) for s in JOB_STATES), str(_serving(report, queue.name))
-        )
+def _print_section(section: _Section, console: Console) -> None:
+    for layout in (_as_table, _as_turned_table):
+        table = layout(section)
+        if table is not None and _fits(table, console):
+            console.print(table)
+            return
+    console.print(_as_stack(section))
+
+
+def _fits(table: Table, console: Console) -> bool:
+    unbounded = console.options.update_width(10_000)  # the width it wants, not what it would shrink to
+    return Measurement.get(console, unbounded, table).maximum <= console.width
+
+
+def _as_table(section: _Section) -> Table:
+    table = Table(title=section.title, caption=section.caption)
+    for name, justify in section.columns:
+        table.add_column(name, justify=justify, no_wrap=True)
+    for row in section.rows:
+        table.add_row(*row)
     return table
+
+
+def _as_turned_table(section: _Section) -> Table | None:
+    """Fields as rows and items as columns: narrow when there are few items with many fields."""
+    if not section.rows or len(section.rows) > 4:
+        return None
+    first, *fields = section.columns
+    table = Table(title=section.title, caption=section.caption)
+    table.add_column(first[0], no_wrap=True)
+    for row in section.rows:
+        table.add_column(row[0], justify="right", no_wrap=True)
+    for index, (name, _) in enumerate(fields, start=1):
+        table.add_row(name, *(row[index] for row in section.rows))
+    return table
+
+
+def _as_stack(section: _Section) -> Table:
+    """One block per item, a `field value` line per column; long values wrap, never shorten."""
+    grid = Table.grid(padding=(0, 2))
+    grid.title = section.title
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for number, row in enumerate(section.rows):
+        if number:
+            grid.add_row("", "")
+        for (name, _), value in zip(section.columns, row, strict=True):
+            grid.add_row(name, value)
+    if section.caption:
+        grid.add_row("", section.caption)
+    return grid
+
+
+def _queues_section(report: StatusReport) -> _Section:
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("queue", "left"),
+        *((state, "right") for state in JOB_STATES),
+        ("workers", "right"),
+    )
+    rows = [
+        (queue.name, *(str(queue.counts.get(s, 0)) for s in JOB_STATES), str(_serving(report, queue.name)))
+        for queue in report.queues
+    ]
+    return _Section("queues", columns, rows)
 
 
 def _serving(report: StatusReport, queue: str) -> int:
     return sum(queue in worker.queues for worker in report.workers)
 
 
-def _limiters_table(report: StatusReport) -> Table:
-    table = Table(title="rate limiters")
+def _limiters_section(report: StatusReport) -> _Section:
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("limiter", "left"),
         ("next slot in", "right"),
@@ -150,23 +218,24 @@ def _limiters_table(report: StatusReport) -> Table:
         ("budget left", "right"),
         ("bytes today", "right"),
     )
-    for column, justify in columns:
-        table.add_column(column, justify=justify)
+    rows = []
     for status in report.limiters:
         paused = "-" if status.paused_until is None else f"{_clock(status.paused_until)} ({_in(status)})"
         left = "unlimited" if status.requests_left is None else f"{status.requests_left:,}"
         if status.budget_exhausted:
             left = f"[bold red]{left} (exhausted)[/]"
-        table.add_row(
-            status.name,
-            f"{status.next_slot_in_s:.2f} s",
-            f"{status.in_flight}/{status.max_in_flight}",
-            paused,
-            f"{status.requests_today:,}",
-            left,
-            f"{status.bytes_today:,}",
+        rows.append(
+            (
+                status.name,
+                f"{status.next_slot_in_s:.2f} s",
+                f"{status.in_flight}/{status.max_in_flight}",
+                paused,
+                f"{status.requests_today:,}",
+                left,
+                f"{status.bytes_today:,}",
+            )
         )
-    return table
+    return _Section("rate limiters", columns, rows)
 
 
 def _in(status: LimiterStatus) -> str:
@@ -174,55 +243,79 @@ def _in(status: LimiterStatus) -> str:
     return f"in {(status.paused_until - status.server_time).total_seconds():.1f} s"
 
 
-def _workers_table(report: StatusReport) -> Table:
-    table = Table(title="workers")
-    for column in ("queue", "worker", "connections", "connected (s)", "idle (s)"):
-        table.add_column(column, justify="left" if column in ("queue", "worker") else "right")
-    for queue in report.queues:
-        for worker in report.workers:
-            if queue.name in worker.queues:
-                table.add_row(
-                    queue.name, worker.name, str(worker.connections), str(worker.age_s), str(worker.idle_s)
-                )
-    if not report.workers:
-        table.caption = "no worker connected"
-    return table
+def _workers_section(report: StatusReport) -> _Section:
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("queue", "left"),
+        ("worker", "left"),
+        ("connections", "right"),
+        ("connected (s)", "right"),
+        ("idle (s)", "right"),
+    )
+    rows = [
+        (queue.name, worker.name, str(worker.connections), str(worker.age_s), str(worker.idle_s))
+        for queue in report.queues
+        for worker in report.workers
+        if queue.name in worker.queues
+    ]
+    return _Section("workers", columns, rows, caption=None if report.workers else "no worker connected")
 
 
-def _areas_table(report: StatusReport) -> Table:
-    table = Table(title="recent areas")
-    table.add_column("area", no_wrap=True, min_width=36)  # ids are copied from here: never cut them
-    for column in ("name", "state", "tiles", "places", "calls", "created", "sources", "categories"):
-        table.add_column(column, justify="right" if column in ("tiles", "places", "calls") else "left")
+def _areas_section(report: StatusReport) -> _Section:
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("area", "left"),
+        ("name", "left"),
+        ("state", "left"),
+        ("tiles", "right"),
+        ("places", "right"),
+        ("calls", "right"),
+        ("created", "left"),
+        ("sources", "left"),
+        ("categories", "left"),
+    )
+    rows = []
     for area in report.areas:
         state = area.state
         if area.state == "failed" and area.failed_reason:
             state = f"failed: {area.failed_reason[:60]}"
-        table.add_row(
-            str(area.id),
-            escape(area.name),
-            escape(state),
-            f"{area.tiles_done}/{area.tiles_total}",
-            "-" if area.places_total is None else str(area.places_total),
-            str(area.upstream_calls),
-            _clock(area.created_at),
-            ", ".join(area.sources),
-            ", ".join(area.categories),
+        rows.append(
+            (
+                str(area.id),
+                escape(area.name),
+                escape(state),
+                f"{area.tiles_done}/{area.tiles_total}",
+                "-" if area.places_total is None else str(area.places_total),
+                str(area.upstream_calls),
+                _clock(area.created_at),
+                ", ".join(area.sources),
+                ", ".join(area.categories),
+            )
         )
-    if not report.areas:
-        table.caption = "no areas yet"
-    return table
+    return _Section("recent areas", columns, rows, caption=None if report.areas else "no areas yet")
 
 
 def _clock(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def status_json(report: StatusReport) -> str:
+    """The report as JSON for scripts: the same figures as the tables, unformatted."""
+    return _REPORT_JSON.dump_json(report, indent=2).decode()
+
+
+_REPORT_JSON = TypeAdapter(StatusReport)
+
+
 # --- the command ------------------------------------------------------------------------------
 
 
-def run_status(settings: Settings, *, console: Console | None = None, areas_limit: int = 10) -> int:
+def run_status(
+    settings: Settings, *, console: Console | None = None, areas_limit: int = 10, as_json: bool = False
+) -> int:
     """Print queues, limiters, workers and recent areas; 0 when everything could be read, else 1."""
     report = asyncio.run(collect_status(settings, areas_limit=areas_limit))
-    render_status(report, console or Console())
+    console = console or Console()
+    if as_json:
+        console.print_json(status_json(report))
+    else:
+        render_status(report, console)
     return 1 if report.problems else 0

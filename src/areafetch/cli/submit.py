@@ -183,6 +183,40 @@ async def _submit(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[str,
     return str(created["area_id"]), str(created["job_id"])
 
 
+async def _estimate(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        response = await client.post("/api/areas/estimate", json=body)
+    except httpx.TransportError as exc:
+        raise SubmitError(f"cannot reach the web app at {client.base_url}: {exc}") from exc
+    if response.status_code == 422:
+        lines = validation_messages(_json(response).get("detail"))
+        raise SubmitError("the area was refused:\n  " + "\n  ".join(lines), exit_code=EXIT_INVALID)
+    if response.status_code != 200:
+        raise SubmitError(f"POST /api/areas/estimate answered {response.status_code}: {response.text[:500]}")
+    return _json(response)
+
+
+def estimate_lines(estimate: dict[str, Any]) -> list[str]:
+    """What `submit --estimate` prints: size, calls per source, Google's range and price, the verdict."""
+    calls = ", ".join(f"{s['source']} {s['upstream_calls']}" for s in estimate["sources"])
+    lines = [
+        f"{estimate['area_km2']} km², {estimate['tiles']} tiles, {estimate['circles']} circles",
+        f"upstream calls {estimate['upstream_calls']} ({calls}); per-job cap {estimate['max_upstream_calls_per_job']}",
+    ]
+    google = estimate.get("google")
+    if google:
+        ceiling = google["calls_ceiling"]
+        usd_ceiling = google["usd_ceiling"]
+        lines.append(
+            f"google {google['calls_floor']}-{'?' if ceiling is None else ceiling} calls "
+            f"({google['known_places']} places known), {google['usd_floor']:.2f}-"
+            f"{'?' if usd_ceiling is None else f'{usd_ceiling:.2f}'} USD at {google['sku']}"
+        )
+    verdict = "accepted" if estimate["accepted"] else "would be refused: " + "; ".join(estimate["reasons"])
+    lines.append(verdict)
+    return lines
+
+
 def _json(response: httpx.Response) -> dict[str, Any]:
     try:
         data = response.json()
@@ -312,8 +346,14 @@ async def _submit_and_follow(
     err_console: Console,
     poll_interval_s: float,
     timeout_s: float | None,
+    estimate_only: bool = False,
 ) -> int:
     async with httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=_HTTP_TIMEOUT_S) as client:
+        if estimate_only:
+            estimate = await _estimate(client, body)
+            for line in estimate_lines(estimate):
+                console.print(line, highlight=False, markup=False)
+            return EXIT_OK if estimate["accepted"] else EXIT_FAILED
         area_id, job_id = await _submit(client, body)
         console.print(f"area_id {area_id}")
         console.print(f"job_id  {job_id}")
@@ -341,6 +381,7 @@ def run_submit(
     err_console: Console | None = None,
     poll_interval_s: float = 0.5,
     timeout_s: float | None = None,
+    estimate_only: bool = False,
 ) -> int:
     """Submit an area and (with `wait`) follow it to the end; returns the exit code.
 
@@ -353,6 +394,8 @@ def run_submit(
         err_console: where the progress bar and errors go (stderr by default).
         poll_interval_s: time between two `GET /api/areas/{id}`.
         timeout_s: give up waiting after this long (the area goes on); None waits for ever.
+        estimate_only: print the estimate (`POST /api/areas/estimate`) and submit nothing; exit 1
+            when the area would be refused.
     """
     console = console or Console()
     err_console = err_console or Console(stderr=True)
@@ -366,6 +409,7 @@ def run_submit(
                 err_console=err_console,
                 poll_interval_s=poll_interval_s,
                 timeout_s=timeout_s,
+                estimate_only=estimate_only,
             )
         )
     except SubmitError as exc:

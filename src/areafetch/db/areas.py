@@ -91,7 +91,9 @@ async def store_plan(
         )
         await conn.execute(statement.on_conflict_do_nothing())
     await conn.execute(
-        update(areas).where(areas.c.id == area_id).values(state="running", tiles_total=len(units))
+        update(areas)
+        .where(areas.c.id == area_id)
+        .values(state="running", tiles_total=len(units), work_total=float(len(units)))
     )
 
 
@@ -127,14 +129,19 @@ async def complete_tile(
             tiles.c.state != "done",
         )
         .values(state="done", places_found=places_found, upstream_calls=upstream_calls, updated_at=func.now())
-        .returning(tiles.c.tile_id)
+        .returning(tiles.c.weight)
     )
-    if done.first() is None:
+    weight = done.scalar()
+    if weight is None:
         return False
     await conn.execute(
         update(areas)
         .where(areas.c.id == area_id)
-        .values(tiles_done=areas.c.tiles_done + 1, upstream_calls=areas.c.upstream_calls + upstream_calls)
+        .values(
+            tiles_done=areas.c.tiles_done + 1,
+            upstream_calls=areas.c.upstream_calls + upstream_calls,
+            work_done=areas.c.work_done + weight,
+        )
     )
     return True
 
@@ -172,6 +179,16 @@ async def tile_progress(conn: AsyncConnection, *, area_id: uuid.UUID) -> dict[st
         select(tiles.c.source, done, func.count()).where(tiles.c.area_id == area_id).group_by(tiles.c.source)
     )
     return {source: (int(finished or 0), int(total)) for source, finished, total in rows}
+
+
+async def calls_by_source(conn: AsyncConnection, *, area_id: uuid.UUID) -> dict[str, int]:
+    """Upstream calls the area's finished tiles made, per source (for Google: the billed ones)."""
+    rows = await conn.execute(
+        select(tiles.c.source, func.sum(tiles.c.upstream_calls))
+        .where(tiles.c.area_id == area_id)
+        .group_by(tiles.c.source)
+    )
+    return {source: int(total or 0) for source, total in rows}
 
 
 async def count_places(conn: AsyncConnection, *, area_id: uuid.UUID) -> list[tuple[str, str, int]]:

@@ -114,3 +114,23 @@ async def read_area_places(
         )
         for row in result
     ]
+
+
+async def stored_points(
+    conn: AsyncConnection,
+    *,
+    source: str,
+    categories: Collection[str],
+    bbox: tuple[float, float, float, float],
+) -> list[tuple[float, float]]:
+    """(lon, lat) of the stored places of a source and categories within a bbox (west, south, east, north)."""
+    west, south, east, north = bbox
+    rows = await conn.execute(
+        select(places.c.lon, places.c.lat).where(
+            places.c.source == source,
+            places.c.category.in_(list(categories)),
+            places.c.lat.between(south, north),
+            places.c.lon.between(west, east),
+        )
+    )
+    return [(float(lon), float(lat)) for lon, lat in rows]

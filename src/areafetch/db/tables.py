@@ -20,7 +20,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
-__all__ = ["area_places", "areas", "metadata", "places", "test_job_runs", "tiles"]
+__all__ = [
+    "area_places",
+    "areas",
+    "cell_capacity",
+    "metadata",
+    "place_density",
+    "places",
+    "test_job_runs",
+    "tiles",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -65,6 +74,9 @@ areas = Table(
     Column("tiles_total", Integer, nullable=False, server_default="0"),
     Column("tiles_done", Integer, nullable=False, server_default="0"),
     Column("upstream_calls", Integer, nullable=False, server_default="0"),
+    # Progress as work (migration 0007): planned tiles weigh 1, split children share their parent's.
+    Column("work_total", Float, nullable=False, server_default="0"),
+    Column("work_done", Float, nullable=False, server_default="0"),
     Column("summary", JSONB, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("started_at", DateTime(timezone=True), nullable=True),
@@ -85,6 +97,7 @@ tiles = Table(
     Column("upstream_calls", Integer, nullable=False, server_default="0"),
     Column("failed_reason", Text, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("weight", Float, nullable=False, server_default="1"),
     PrimaryKeyConstraint("area_id", "source", "tile_id"),
     CheckConstraint("state IN ('pending', 'done', 'split', 'failed')", name="state"),
 )
@@ -115,4 +128,31 @@ area_places = Table(
     Column("area_id", UUID(as_uuid=True), nullable=False),
     Column("place_id", BigInteger, nullable=False),
     PrimaryKeyConstraint("area_id", "place_id"),
+)
+
+# What planning learned (migration 0007): per source, category and coarse cell (0.1°), the places
+# found in the largest part of the cell fetched so far.
+place_density = Table(
+    "place_density",
+    metadata,
+    Column("source", String(32), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("cell", String(32), nullable=False),
+    Column("places", Integer, nullable=False),
+    Column("observed_km2", Float, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("source", "category", "cell"),
+)
+
+# Per source and query limits ("timeout=25,maxsize=67108864"): the fewest places of a cell the server
+# could not answer, and the most of one it did.
+cell_capacity = Table(
+    "cell_capacity",
+    metadata,
+    Column("source", String(32), nullable=False),
+    Column("limits", String(64), nullable=False),
+    Column("failed_places", Integer, nullable=True),
+    Column("answered_places", Integer, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("source", "limits"),
 )

@@ -89,9 +89,11 @@ def cover_with_circles(
         boxes = shapely.box(bounds[:, 0], bounds[:, 1], bounds[:, 2], bounds[:, 3])
         shapely.prepare(group)
         keep = shapely.intersects(group, boxes)
-        for circle_id, (lon, lat, radius_m), kept in zip(ids, centres, keep.tolist(), strict=True):
+        for circle_id, (lon, lat, radius_m), cell, kept in zip(
+            ids, centres, cells, keep.tolist(), strict=True
+        ):
             if kept:
-                circles.append(Circle(id=circle_id, lon=lon, lat=lat, radius_m=radius_m))
+                circles.append(Circle(id=circle_id, lon=lon, lat=lat, radius_m=radius_m, cell=cell))
     return circles
 
 

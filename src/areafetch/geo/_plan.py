@@ -9,8 +9,8 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from areafetch.areas.sources import SOURCES, Source
 from areafetch.geo._area import Area, measured_area, vertex_count
+from areafetch.geo._cells import plan_cells
 from areafetch.geo._circles import cover_with_circles
-from areafetch.geo._tiles import tile_area
 from areafetch.geo.models import (
     AreaPlan,
     BBox,
@@ -57,11 +57,11 @@ def plan_area(
     # Tiles only for Overpass: nothing else reads them, and on a country outline they are most of the
     # planning time (bench/planning.py).
     tiles = (
-        tile_area(
+        plan_cells(
             geometry,
-            max_tile_km2=options.max_tile_km2,
+            max_cell_km2=options.max_tile_km2,
             max_poly_vertices=options.max_poly_vertices,
-            max_tiles=options.max_units,
+            max_cells=options.max_units,
         )
         if "overpass" in planned
         else []

@@ -86,12 +86,11 @@ def _coordinate(value: float) -> str:
 
 
 class Tile(_Frozen):
-    """One Overpass request unit: a grid cell and the part of the area inside it.
+    """One Overpass request unit: a cell and the part of the area inside it.
 
     Attributes:
-        id: Stable id. Grid tiles are `g{rows}-y{row}-x{col}` (a global grid of `rows` latitude bands
-            anchored at -90°/-180°, so the same cell has the same id in every plan made with the same
-            `max_tile_km2`); a split child appends `/0` (south-west), `/1` (south-east), `/2`
+        id: Planned cells are `c{group}-{row}-{col}` (`plan_cells`: a grid over the area's bbox);
+            global grid tiles are `g{rows}-y{row}-x{col}` (`tile_area`); a split child appends `/0` (south-west), `/1` (south-east), `/2`
             (north-west) or `/3` (north-east) to its parent's id.
         bbox: The grid cell `(west, south, east, north)`.
         polygon: One ring without holes (the Overpass `poly:` filter takes nothing else) that covers
@@ -130,12 +129,15 @@ class Circle(_Frozen):
         lon: Centre longitude in degrees.
         lat: Centre latitude in degrees.
         radius_m: Radius in metres (geodesic distance on WGS84), at most 50 km.
+        cell: The lattice cell (west, south, east, north) a planned circle answers for: the cells
+            tile the area, so a fetch covering only its cell never asks what a neighbour asks.
     """
 
     id: str = Field(min_length=1, max_length=512)
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     radius_m: float = Field(gt=0, le=MAX_CIRCLE_RADIUS_M)
+    cell: tuple[float, float, float, float] | None = None
 
 
 class PlanOptions(_Frozen):
@@ -144,7 +146,7 @@ class PlanOptions(_Frozen):
     Attributes:
         max_vertices: Most vertices an input area may have (closing positions not counted).
         max_area_km2: Largest area accepted, in km² (geodesic); None for no limit.
-        max_tile_km2: Largest Overpass tile (grid cell) area in km².
+        max_tile_km2: Largest Overpass cell in km² before any split (an area this small is one cell).
         max_poly_vertices: Most vertices of a tile's `poly:` ring.
         max_circle_radius_m: Largest Google circle radius in metres.
         max_units: Most tiles or circles a plan may hold; a larger plan is refused with `InvalidArea`
@@ -153,7 +155,7 @@ class PlanOptions(_Frozen):
 
     max_vertices: int = Field(default=10_000, ge=4)
     max_area_km2: float | None = Field(default=10_000.0, gt=0)
-    max_tile_km2: float = Field(default=25.0, gt=0)
+    max_tile_km2: float = Field(default=1_000.0, gt=0)
     max_poly_vertices: int = Field(default=100, ge=4)
     max_circle_radius_m: float = Field(default=MAX_CIRCLE_RADIUS_M, gt=0, le=MAX_CIRCLE_RADIUS_M)
     max_units: int = Field(default=100_000, ge=1)

@@ -63,6 +63,8 @@ class AreaSummary(JobModel):
     tiles: int
     upstream_calls: int
     duration_s: float
+    google_calls_billed: int = Field(default=0, ge=0, description="Nearby Search calls Google billed")
+    google_usd: float = Field(default=0.0, ge=0, description="their list price (AREAFETCH_GOOGLE_PRICES)")
 
 
 PLAN_AREA_SPEC: JobSpec[AreaRef, PlanAreaResult] = JobSpec(

@@ -17,12 +17,16 @@ from areafetch.areas import Place
 from areafetch.db import areas as area_queries
 from areafetch.db.places import upsert_area_places
 from areafetch.errors import InvalidArea, UpstreamRejected, UpstreamThrottled
-from areafetch.geo import Circle, Tile, contains_many, parse_area, split_circle, split_tile
+from areafetch.geo import Circle, Tile, contains_many, parse_area
 from areafetch.jobs import FetchTilePayload, FetchTileResult
 from areafetch.metrics import PLACES_WRITTEN
 from areafetch.processors._shared import fail_area, log
 from areafetch.processors.base import JobContext
+from areafetch.processors.google_cover import fetch_circle_region
+from areafetch.processors.overpass_cells import CellTooHeavy, fetch_overpass_cells
 from areafetch.providers import TileTooLarge, extract_place_chunks
+from areafetch.providers.google_places import NearbyResult
+from areafetch.providers.overpass import CellPlaces
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -59,6 +63,16 @@ async def fetch_tile(payload: FetchTilePayload, ctx: JobContext) -> FetchTileRes
         categories = tuple(area["categories"])
         if payload.source == "osm_extract":
             written = await _store_extract(payload, tile["geometry"], geometry, categories, ctx)
+        elif payload.source == "overpass":
+            cells = await fetch_overpass_cells(
+                payload,
+                geometry,
+                categories,
+                ctx,
+                fetch_cell=lambda cell: _fetch_overpass_cell(cell, categories, ctx),
+                clip=lambda found: _clip(found, geometry),
+            )
+            written, tally.calls, tally.splits = cells.places, cells.calls, cells.splits
         else:
             found = await _fetch(payload.source, tile["geometry"], geometry, categories, ctx, tally)
             async with ctx.resources.engine.begin() as conn:
@@ -129,48 +143,41 @@ async def _store_extract(
 async def _fetch(
     source: str, unit: dict[str, Any], area: Any, categories: tuple[str, ...], ctx: JobContext, tally: _Tally
 ) -> list[Place]:
-    max_depth = ctx.resources.settings.max_split_depth
-    if source == "overpass":
-        return await _fetch_overpass(Tile.model_validate(unit), area, categories, ctx, tally, max_depth)
     if source == "google_places":
-        return await _fetch_google(Circle.model_validate(unit), area, categories, ctx, tally, max_depth)
+        return await _fetch_google(Circle.model_validate(unit), area, categories, ctx, tally)
     raise UnrecoverableError(f"unknown source {source!r}")
 
 
-async def _fetch_overpass(
-    tile: Tile, area: Any, categories: tuple[str, ...], ctx: JobContext, tally: _Tally, depth_left: int
-) -> list[Place]:
+async def _fetch_overpass_cell(
+    tile: Tile, categories: tuple[str, ...], ctx: JobContext
+) -> tuple[CellPlaces, int]:
+    tally = _Tally()
     try:
-        return await _call(tally, lambda: ctx.resources.upstreams.overpass.fetch(tile.geometry(), categories))
-    except TileTooLarge:
-        if depth_left <= 0:
-            raise
-    tally.splits += 1
-    found: list[Place] = []
-    for child in split_tile(tile, area):
-        found += await _fetch_overpass(child, area, categories, ctx, tally, depth_left - 1)
-    return found
+        found = await _call(
+            tally, lambda: ctx.resources.upstreams.overpass.fetch(tile.geometry(), categories)
+        )
+    except TileTooLarge as exc:
+        raise CellTooHeavy(str(exc), calls=tally.calls) from exc
+    return found, tally.calls
 
 
 async def _fetch_google(
-    circle: Circle, area: Any, categories: tuple[str, ...], ctx: JobContext, tally: _Tally, depth_left: int
+    circle: Circle, area: Any, categories: tuple[str, ...], ctx: JobContext, tally: _Tally
 ) -> list[Place]:
     client = ctx.resources.upstreams.google_places
     if client is None:
         raise UpstreamRejected("google_places needs AREAFETCH_GOOGLE_API_KEY")
-    result = await _call(
-        tally, lambda: client.search_nearby(circle.lon, circle.lat, circle.radius_m, categories)
-    )
-    if not result.capped:
-        return list(result.places)
-    if depth_left <= 0:
-        log.warning("google.capped_at_max_depth", circle=circle.id, radius_m=circle.radius_m)
-        return list(result.places)
-    tally.splits += 1
-    found = list(result.places)
-    for child in split_circle(circle, parts=7, area=area):
-        found += await _fetch_google(child, area, categories, ctx, tally, depth_left - 1)
-    return found
+    attempts = _Tally()
+
+    async def search(asked: Circle) -> NearbyResult:
+        result = await _call(
+            attempts, lambda: client.search_nearby(asked.lon, asked.lat, asked.radius_m, categories)
+        )
+        tally.calls += 1  # Google bills the answers, not the 429s retried before them
+        return result
+
+    max_calls = ctx.resources.settings.max_upstream_calls_per_job
+    return await fetch_circle_region(circle, area, search, max_calls=max_calls)
 
 
 async def _call(tally: _Tally, request: Callable[[], Awaitable[T]]) -> T:

@@ -11,6 +11,7 @@ from areafetch.db import areas as area_queries
 from areafetch.jobs import AreaRef, AreaSummary
 from areafetch.processors._shared import log
 from areafetch.processors.base import JobContext
+from areafetch.providers.google_prices import price_usd
 
 __all__ = ["finalise_area"]
 
@@ -23,6 +24,15 @@ async def finalise_area(payload: AreaRef, ctx: JobContext) -> AreaSummary:
             raise UnrecoverableError(f"no area {payload.area_id}")
         counts = await area_queries.count_places(conn, area_id=payload.area_id)
         summary = _summary(area, counts, await area_queries.places_bbox(conn, area_id=payload.area_id))
+        google_calls = (await area_queries.calls_by_source(conn, area_id=payload.area_id)).get(
+            "google_places", 0
+        )
+        summary = summary.model_copy(
+            update={
+                "google_calls_billed": google_calls,
+                "google_usd": price_usd(google_calls, ctx.resources.settings.google_prices),
+            }
+        )
         await area_queries.complete_area(
             conn, area_id=payload.area_id, summary=summary.model_dump(mode="json")
         )

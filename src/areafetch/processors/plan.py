@@ -16,6 +16,8 @@ from areafetch.geo import AreaPlan, PlanOptions, plan_area
 from areafetch.jobs import AreaRef, PlanAreaResult
 from areafetch.processors._shared import fail_area, load_area, log
 from areafetch.processors.base import JobContext
+from areafetch.processors.overpass_learning import fit_planned_cells
+from areafetch.providers.google_prices import money_refusal
 from areafetch.queue.flows import add_area_flow
 from areafetch.ratelimit import LimiterStatus
 
@@ -35,6 +37,8 @@ async def plan_area_job(payload: AreaRef, ctx: JobContext) -> PlanAreaResult:
         calls, units = await ctx.resources.cpu.run(
             plan_fetch_units, area["geometry"], sources, plan_options(settings)
         )
+        units = await fit_planned_cells(units, area["geometry"], area["categories"], ctx)
+        calls = _unit_calls(units, calls)
         await _check_budget(ctx, sources, calls)
         if fresh:
             async with ctx.resources.engine.begin() as conn:
@@ -88,6 +92,13 @@ def _units(plan: AreaPlan, sources: Sequence[str]) -> list[FetchUnit]:
     return units
 
 
+def _unit_calls(units: Sequence[FetchUnit], calls: dict[Source, int]) -> dict[Source, int]:
+    """The planned calls once learning may have cut Overpass cells: one per Overpass unit."""
+    if "overpass" not in calls:
+        return calls
+    return {**calls, "overpass": sum(1 for source, _, _ in units if source == "overpass")}
+
+
 async def _check_budget(ctx: JobContext, sources: Sequence[Source], calls: dict[Source, int]) -> None:
     """The rules the estimate applies too: the call budget, then whether each source is configured."""
     statuses: dict[Source, LimiterStatus] = {}
@@ -95,8 +106,12 @@ async def _check_budget(ctx: JobContext, sources: Sequence[Source], calls: dict[
         limiter = ctx.resources.upstreams.limiters.get(source)
         if limiter is not None and needed:
             statuses[source] = await limiter.status()
+    settings = ctx.resources.settings
     reasons = budget_refusals(
-        calls, statuses, max_calls_per_job=ctx.resources.settings.max_upstream_calls_per_job
+        calls,
+        statuses,
+        max_calls_per_job=settings.max_upstream_calls_per_job,
+        google_money=lambda needed, left: money_refusal(needed, left, settings),
     )
     reasons += [
         reason for source in sources if (reason := unconfigured_reason(source, ctx.resources.settings))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -13,9 +14,10 @@ import httpcore._backends.anyio  # noqa: F401
 import httpx
 from redis.asyncio import Redis
 
-from areafetch.areas import RATE_LIMITED_SOURCES, Source, is_configured
+from areafetch.areas import RATE_LIMITED_SOURCES, is_configured
 from areafetch.config import Settings
 from areafetch.providers import GooglePlacesClient, OverpassClient
+from areafetch.providers.overpass_pool import OverpassPool
 from areafetch.ratelimit import Limiter, policy_for
 
 __all__ = ["Upstreams", "open_upstreams"]
@@ -26,8 +28,8 @@ class Upstreams:
     """Clients of the external APIs, each behind its shared limiter."""
 
     http: httpx.AsyncClient
-    limiters: dict[Source, Limiter]
-    overpass: OverpassClient
+    limiters: dict[str, Limiter]
+    overpass: OverpassPool
     google_places: GooglePlacesClient | None  # None without an API key
     osm_extract_path: Path | None
 
@@ -52,8 +54,34 @@ class Upstreams:
         await self.http.aclose()
 
 
+def _overpass_pool(
+    settings: Settings, redis: Redis, http: httpx.AsyncClient, limiters: dict[str, Limiter]
+) -> OverpassPool:
+    """One client per `AREAFETCH_OVERPASS_URLS` endpoint, each with its own limiter (the first one is
+    `overpass`, which the call budget checks; the others `overpass:<host[:port]>`)."""
+    clients = []
+    for index, url in enumerate(settings.overpass_endpoints):
+        name = "overpass" if index == 0 else f"overpass:{urlsplit(url).netloc}"[:128]
+        if name not in limiters:
+            limiters[name] = Limiter(
+                redis, name, policy_for(settings, "overpass"), namespace=settings.limiter_namespace
+            )
+        clients.append(
+            OverpassClient(
+                http,
+                limiters[name],
+                url=url,
+                user_agent=settings.user_agent,
+                timeout_s=settings.overpass_timeout_s,
+                maxsize_bytes=settings.overpass_maxsize_bytes,
+                pause_min_s=settings.overpass_pause_min_s,
+            )
+        )
+    return OverpassPool(clients)
+
+
 def open_upstreams(settings: Settings, redis: Redis) -> Upstreams:
-    limiters = {
+    limiters: dict[str, Limiter] = {
         name: Limiter(redis, name, policy_for(settings, name), namespace=settings.limiter_namespace)
         for name in RATE_LIMITED_SOURCES
     }
@@ -62,15 +90,7 @@ def open_upstreams(settings: Settings, redis: Redis) -> Upstreams:
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         headers={"User-Agent": settings.user_agent},
     )
-    overpass = OverpassClient(
-        http,
-        limiters["overpass"],
-        url=settings.overpass_url,
-        user_agent=settings.user_agent,
-        timeout_s=settings.overpass_timeout_s,
-        maxsize_bytes=settings.overpass_maxsize_bytes,
-        pause_min_s=settings.overpass_pause_min_s,
-    )
+    overpass = _overpass_pool(settings, redis, http, limiters)
     api_key = settings.google_api_key if is_configured("google_places", settings) else None
     google = (
         GooglePlacesClient(

@@ -68,12 +68,15 @@ class NearbyResult(BaseModel):
     Attributes:
         places: the places of the wanted categories in the circle.
         capped: the API returned its maximum of 20: there may be more; split the circle.
+        returned: (lon, lat) of every place the API returned, of a wanted category or not: with
+            DISTANCE ranking the farthest of them bounds the disc the answer proves complete.
     """
 
     model_config = ConfigDict(frozen=True)
 
     places: list[Place]
     capped: bool
+    returned: list[tuple[float, float]] = []
 
 
 # --- the answer ------------------------------------------------------------------------------------
@@ -280,7 +283,11 @@ class GooglePlacesClient:
                     attributes=attributes,
                 )
             )
-        return NearbyResult(places=places, capped=len(answer.places) >= MAX_RESULTS)
+        return NearbyResult(
+            places=places,
+            capped=len(answer.places) >= MAX_RESULTS,
+            returned=[(place.location.longitude, place.location.latitude) for place in answer.places],
+        )
 
     def _error_message(self, response: httpx.Response) -> str:
         """``STATUS: message`` from Google's error JSON, else the body's text; the key scrubbed."""

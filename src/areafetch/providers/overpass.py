@@ -10,7 +10,8 @@ What each answer becomes (DESIGN.md, "Upstream facts"):
 | --- | --- | --- |
 | 200 JSON, no remark | (places returned) | clips by centre, stores |
 | 200 JSON with a "runtime error" remark (timeout, out of memory) | `TileTooLarge` | splits the tile |
-| 200 JSON with another remark, non-JSON, cut-off JSON, HTML, bad shape | `UpstreamError` | retries later |
+| 200 JSON with another remark, non-JSON, HTML, bad shape | `UpstreamError` | retries later |
+| 200 with cut-off JSON, 504, timeout, dropped connection | `AnswerIncomplete` | retries; splits the cell on a second one in a row |
 | 429 | `UpstreamThrottled`, after a shared pause of at least `pause_min_s` | retries after the pause |
 | 502, 503, 504, other 5xx, timeout, dropped connection | `UpstreamError` | backs off, retries |
 | 400, 403, 406, other 4xx | `UpstreamRejected` with the server's message | fails the job |
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
@@ -41,7 +43,7 @@ from areafetch.providers._osm import osm_tag_pairs
 if TYPE_CHECKING:
     from areafetch.ratelimit import Limiter
 
-__all__ = ["OverpassClient", "TileTooLarge", "build_query", "osm_tag_pairs"]
+__all__ = ["AnswerIncomplete", "CellPlaces", "OverpassClient", "TileTooLarge", "build_query", "osm_tag_pairs"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,22 @@ _HTTP_GRACE_S = 15.0
 
 class TileTooLarge(UpstreamError):
     """Overpass ran out of time or memory on this tile (a "runtime error" remark): split it and retry."""
+
+
+NEAR_MAXSIZE_SHARE = 0.9
+"""An answer at least this share of the query's `[maxsize:]` is near the server's limit."""
+
+
+class CellPlaces(list[Place]):
+    """The places of one answer, and whether the answer came near the query's `[maxsize:]` (the cell
+    was answered, but a denser one would not be: evidence for planning the next area)."""
+
+    near_maxsize: bool = False
+
+
+class AnswerIncomplete(UpstreamError):
+    """No complete answer: a 504, a timeout, a body cut off or dropped. The server may be busy, or the
+    cell too heavy for it; a cell that gets this twice in a row is split (`processors.overpass_cells`)."""
 
 
 # --- the query -------------------------------------------------------------------------------------
@@ -92,17 +110,32 @@ def build_query(
 ) -> str:
     """The Overpass QL for the places of ``categories`` touching ``polygon`` (its exterior ring).
 
-    One ``nwr`` statement per OSM tag pair, the polygon as ``poly:"lat lon lat lon ..."`` with
-    7 decimals, and ``out center tags`` so ways and relations come with their centre.
+    One ``nwr`` statement per OSM key (its values as one anchored regular expression, or ``=`` for a
+    single value), since the server reads the polygon's data once per statement; the polygon as
+    ``poly:"lat lon lat lon ..."`` with 7 decimals; ``out tags center qt``: tags and the centre of
+    ways and relations, no node lists or members, in the server's cheapest (quadtile) order.
     """
     pairs = osm_tag_pairs(categories)
     if not pairs:
         raise ValueError("no categories asked for")
     poly = " ".join(f"{_coordinate(lat)} {_coordinate(lon)}" for lon, lat in _ring_lonlat(polygon))
+    values_by_key: dict[str, list[str]] = {}
+    for key, value in pairs:
+        values_by_key.setdefault(key, []).append(value)
     statements = "".join(
-        f'nwr[{_ql_string(key)}={_ql_string(value)}](poly:"{poly}");' for key, value in pairs
+        f'nwr[{_tag_filter(key, values)}](poly:"{poly}");' for key, values in values_by_key.items()
     )
-    return f"[out:json][timeout:{timeout_s}][maxsize:{maxsize_bytes}];({statements});out center tags;"
+    return f"[out:json][timeout:{timeout_s}][maxsize:{maxsize_bytes}];({statements});out tags center qt;"
+
+
+def _tag_filter(key: str, values: list[str]) -> str:
+    if len(values) == 1:
+        return f"{_ql_string(key)}={_ql_string(values[0])}"
+    pattern = "^(" + "|".join(_ERE_SPECIAL.sub(r"\\\g<0>", value) for value in values) + ")$"
+    return f"{_ql_string(key)}~{_ql_string(pattern)}"
+
+
+_ERE_SPECIAL = re.compile(r"[.^$*+?()\[\]{}|\\]")
 
 
 # --- the answer ------------------------------------------------------------------------------------
@@ -140,7 +173,7 @@ def _parse(body: bytes, content_type: str) -> _Answer:
     try:
         raw = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UpstreamError(
+        raise AnswerIncomplete(
             f"overpass answered 200 with a body that is not complete JSON ({len(body)} bytes): {exc}"
         ) from exc
     try:
@@ -227,6 +260,14 @@ class OverpassClient:
     def __repr__(self) -> str:
         return f"OverpassClient(url={self._url!r}, limiter={self._limiter.name!r})"
 
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def limiter(self) -> Limiter:
+        return self._limiter
+
     def query_for(
         self, polygon_lonlat: Polygon | Sequence[tuple[float, float]], categories: tuple[str, ...]
     ) -> str:
@@ -240,7 +281,7 @@ class OverpassClient:
 
     async def fetch(
         self, polygon_lonlat: Polygon | Sequence[tuple[float, float]], categories: tuple[str, ...]
-    ) -> list[Place]:
+    ) -> CellPlaces:
         """The places of ``categories`` whose element touches the polygon, all or nothing.
 
         Args:
@@ -271,7 +312,12 @@ class OverpassClient:
                 )
             except httpx.TimeoutException as exc:
                 count_upstream_call("overpass", "timeout")
-                raise UpstreamError(f"overpass timed out after {time.monotonic() - started:.1f} s") from exc
+                raise AnswerIncomplete(
+                    f"overpass timed out after {time.monotonic() - started:.1f} s"
+                ) from exc
+            except httpx.RemoteProtocolError as exc:
+                count_upstream_call("overpass", "error")
+                raise AnswerIncomplete(f"overpass dropped the connection: {exc}") from exc
             except httpx.HTTPError as exc:
                 count_upstream_call("overpass", "error")
                 raise UpstreamError(f"overpass request failed: {type(exc).__name__}: {exc}") from exc
@@ -289,7 +335,8 @@ class OverpassClient:
                     raise TileTooLarge(f"overpass: {remark}")
                 raise UpstreamError(f"overpass answered with a remark, data may be partial: {remark}")
             self._throttle.succeeded()
-            places = _places(answer, categories)
+            places = CellPlaces(_places(answer, categories))
+            places.near_maxsize = len(body) >= NEAR_MAXSIZE_SHARE * self._maxsize_bytes
             log.debug(
                 "%6.2fs overpass %d elements -> %d places, %d bytes",
                 elapsed_s,
@@ -308,4 +355,6 @@ class OverpassClient:
             )
         if 400 <= status < 500:
             raise UpstreamRejected(f"overpass {status} {response.reason_phrase}: {message}")
+        if status == 504:
+            raise AnswerIncomplete(f"overpass {status} {response.reason_phrase}: {message}")
         raise UpstreamError(f"overpass {status} {response.reason_phrase}: {message}")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from areafetch.areas.sources import RATE_LIMITED_SOURCES, Source
+from areafetch.providers.google_prices import NEARBY_SKU
 from areafetch.ratelimit.gcra import emission_interval_us
 
 if TYPE_CHECKING:
     from areafetch.config import Settings
 
-__all__ = ["LimitPolicy", "policy_for"]
+__all__ = ["LimitPolicy", "google_calls_for_daily_usd", "policy_for"]
 
 
 class LimitPolicy(BaseModel):
@@ -61,11 +63,29 @@ def policy_for(settings: Settings, upstream: Source) -> LimitPolicy:
     def setting(name: str) -> Any:
         return getattr(settings, f"{upstream}_{name}")
 
+    daily_requests = setting("daily_requests")
+    if upstream == "google_places":
+        daily_requests = _tighter(daily_requests, google_calls_for_daily_usd(settings))
     return LimitPolicy(
         rate_per_s=setting("rate_per_s"),
         burst=setting("burst"),
         max_in_flight=setting("max_in_flight"),
         max_wait_s=setting("max_wait_s"),
-        daily_requests=setting("daily_requests"),
+        daily_requests=daily_requests,
         daily_bytes=setting("daily_bytes"),
     )
+
+
+def google_calls_for_daily_usd(settings: Settings) -> int | None:
+    """`AREAFETCH_GOOGLE_DAILY_USD` as the Google limiter's daily request budget: the money budget is
+    the limiter's daily budget counted in calls at the configured price (None: no money budget)."""
+    if settings.google_daily_usd is None:
+        return None
+    price = settings.google_prices[NEARBY_SKU] / 1000.0
+    if price <= 0:
+        return None
+    return max(1, math.floor(settings.google_daily_usd / price + 1e-9))
+
+
+def _tighter(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)

@@ -149,12 +149,21 @@ async def read_area(conn: AsyncConnection, area_id: uuid.UUID) -> AreaPublic:
     progress = AreaProgress(
         tiles_done=area["tiles_done"],
         tiles_total=total,
-        percent=round(100.0 * area["tiles_done"] / total, 1) if total else 0.0,
+        percent=_percent(area),
         by_source={
             source: SourceProgress(done=done, total=all_) for source, (done, all_) in per_source.items()
         },
     )
     return AreaPublic.model_validate({**area, "progress": progress})
+
+
+def _percent(area: dict[str, Any]) -> float:
+    """Work done, not tiles done: a split adds tiles but not work, so the figure never falls."""
+    work_total, work_done = float(area["work_total"]), float(area["work_done"])
+    if work_total:
+        return round(min(100.0, 100.0 * work_done / work_total), 1)
+    total = int(area["tiles_total"])
+    return round(100.0 * int(area["tiles_done"]) / total, 1) if total else 0.0
 
 
 def check_sources_configured(body: AreaCreate, settings: Settings) -> None:

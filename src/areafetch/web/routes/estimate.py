@@ -6,15 +6,19 @@ import anyio
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.areas import RATE_LIMITED_SOURCES, Source
 from areafetch.areas.budget import budget_refusals, fits_budget
 from areafetch.areas.planning import calls_per_source, plan_options, tiled_sources
 from areafetch.config import Settings
+from areafetch.db.place_reads import read_connection, stored_points
 from areafetch.errors import InvalidArea, InvalidField, ServiceUnavailable
-from areafetch.geo import AreaPlan, plan_area
+from areafetch.geo import AreaPlan, contains_many, parse_area, plan_area
+from areafetch.geo._cover import nearby_call_range
+from areafetch.providers.google_prices import NEARBY_SKU, money_refusal, price_usd
 from areafetch.ratelimit import Limiter, LimiterStatus, policy_for
-from areafetch.web.deps import RedisDep, SettingsDep, WriteAccessDep
+from areafetch.web.deps import EngineDep, RedisDep, SettingsDep, WriteAccessDep
 from areafetch.web.routes.areas import AreaCreate, check_sources_configured
 
 router = APIRouter(prefix="/api/areas", tags=["areas"])
@@ -27,6 +31,17 @@ class SourceEstimate(BaseModel):
     fits_budget: bool
 
 
+class GoogleEstimate(BaseModel):
+    """What Google will bill: a range of calls and its list price (docs/google.md)."""
+
+    known_places: int = Field(description="places of these categories already stored in the area")
+    calls_floor: int = Field(description="ceil(known places / 20), and at least one call per planned circle")
+    calls_ceiling: int | None = Field(description="None until some place of the area is known")
+    sku: str = Field(description="the Google SKU the calls are billed as")
+    usd_floor: float
+    usd_ceiling: float | None
+
+
 class AreaEstimate(BaseModel):
     """The plan of an area, computed as the worker would, with nothing stored or queued."""
 
@@ -34,6 +49,7 @@ class AreaEstimate(BaseModel):
     tiles: int = Field(description="Overpass tiles")
     circles: int = Field(description="Google Places circles")
     sources: list[SourceEstimate]
+    google: GoogleEstimate | None = Field(default=None, description="when google_places is asked for")
     upstream_calls: int = Field(description="planned calls over all sources")
     max_upstream_calls_per_job: int
     fits_per_job_cap: bool
@@ -42,9 +58,11 @@ class AreaEstimate(BaseModel):
     reasons: list[str] = Field(description="why it would be refused, if it would")
 
 
-@router.post("/estimate", response_model=AreaEstimate, responses={503: {"description": "Redis down"}})
+@router.post(
+    "/estimate", response_model=AreaEstimate, responses={503: {"description": "Redis or PostgreSQL down"}}
+)
 async def estimate_area(
-    body: AreaCreate, settings: SettingsDep, redis: RedisDep, _access: WriteAccessDep
+    body: AreaCreate, settings: SettingsDep, redis: RedisDep, engine: EngineDep, _access: WriteAccessDep
 ) -> AreaEstimate:
     """Plan an area (same body as `POST /api/areas`) and say whether it fits the cap and the budget."""
     check_sources_configured(body, settings)
@@ -56,9 +74,19 @@ async def estimate_area(
     except InvalidArea as exc:
         raise InvalidField(field, str(exc)) from exc
     calls = calls_per_source(plan, body.sources)
+    google = (
+        await _google_estimate(engine, plan, body.categories, settings) if "google_places" in calls else None
+    )
+    if google is not None:
+        calls["google_places"] = google.calls_floor
     total = sum(calls.values())
     statuses = await _limiter_statuses(redis, settings, calls)
-    reasons = budget_refusals(calls, statuses, max_calls_per_job=settings.max_upstream_calls_per_job)
+    reasons = budget_refusals(
+        calls,
+        statuses,
+        max_calls_per_job=settings.max_upstream_calls_per_job,
+        google_money=lambda needed, left: money_refusal(needed, left, settings),
+    )
     sources = [
         SourceEstimate(
             source=source,
@@ -73,6 +101,7 @@ async def estimate_area(
         tiles=len(plan.tiles) if "overpass" in body.sources else 0,
         circles=len(plan.circles),
         sources=sources,
+        google=google,
         upstream_calls=total,
         max_upstream_calls_per_job=settings.max_upstream_calls_per_job,
         fits_per_job_cap=total <= settings.max_upstream_calls_per_job,
@@ -96,3 +125,26 @@ async def _limiter_statuses(
         }
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", str(exc)) from exc
+
+
+async def _google_estimate(
+    engine: AsyncEngine, plan: AreaPlan, categories: list[str], settings: Settings
+) -> GoogleEstimate:
+    async with read_connection(engine) as conn:
+        points = await stored_points(conn, source="google_places", categories=categories, bbox=plan.bbox)
+    area = parse_area(plan.area.model_dump(), max_vertices=10**9, max_area_km2=None)
+    known = (
+        int(contains_many(area, [lon for lon, _ in points], [lat for _, lat in points]).sum())
+        if points
+        else 0
+    )
+    floor, ceiling = nearby_call_range(known, len(plan.circles))
+    prices = settings.google_prices
+    return GoogleEstimate(
+        known_places=known,
+        calls_floor=floor,
+        calls_ceiling=ceiling,
+        sku=NEARBY_SKU,
+        usd_floor=price_usd(floor, prices),
+        usd_ceiling=None if ceiling is None else price_usd(ceiling, prices),
+    )

@@ -82,6 +82,9 @@
     const calls = data.sources.map((s) => `${s.source} ${s.upstream_calls}`).join(", ");
     estimateOut.textContent = `${data.area_km2} km², ${data.tiles} tiles, ${data.circles} circles; ` +
       `${data.upstream_calls} upstream calls (${calls}); cap ${data.max_upstream_calls_per_job}. ` +
+      (data.google ? `Google ${data.google.calls_floor}–${data.google.calls_ceiling ?? "?"} calls, ` +
+        `${data.google.usd_floor.toFixed(2)}–${data.google.usd_ceiling === null ? "?" : data.google.usd_ceiling.toFixed(2)} USD ` +
+        `(${data.google.sku}; ${data.google.known_places} places known). ` : "") +
       (data.accepted ? "Fits the per-job cap and today's budget." : "Would be refused: " + data.reasons.join("; "));
   }
 
