@@ -103,7 +103,8 @@ def split_tile(
         max_poly_vertices: Most vertices of each child's covering ring.
 
     Returns:
-        Up to four child tiles whose polygons together cover what the parent's covered.
+        Up to four child tiles whose polygons together cover what the parent's covered inside its
+        cell (a parent's ring may reach past its cell; that part is its neighbours' to cover).
     """
     west, south, east, north = tile.bbox
     mid_lon, mid_lat = (west + east) / 2.0, (south + north) / 2.0
