@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test test-all lint typecheck pytest pytest-load docs bench clean install install-dev install-docs
+.PHONY: dev test test-all lint typecheck pytest pytest-load soak docs bench clean install install-dev install-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,12 +46,12 @@ PYTEST_WORKERS ?= 6
 
 # The parallel part, then the few tests that measure sub-second timing, alone (exit 5: none selected).
 pytest: install-dev
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal -m 'not load and not serial' $(PYTEST_ARGS)
-	$(BIN)/pytest -m 'serial and not load' $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal -m 'not load and not serial and not soak' $(PYTEST_ARGS)
+	$(BIN)/pytest -m 'serial and not load and not soak' $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # Long load tests and the ones that measure timing on the whole machine: alone, one after another.
 pytest-load: install-dev
-	$(BIN)/pytest -m load $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/pytest -m 'load and not soak' $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test: lint typecheck pytest
 
@@ -59,6 +59,10 @@ test-all: lint typecheck pytest pytest-load
 
 docs: install-docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Not part of `make test`: SOAK_MINUTES (default 20) of mixed load with faults; CI runs it after the tests.
+soak: install-dev
+	$(BIN)/pytest tests/soak -m soak -s -q -p no:cacheprovider
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench

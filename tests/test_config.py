@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from areafetch.areas.google_prices import DEFAULT_PRICES_USD_PER_1000, price_usd
 from areafetch.config import MAX_REDIS_BLOCK_S, Settings
-from areafetch.providers.google_prices import DEFAULT_PRICES_USD_PER_1000, price_usd
 
 
 def test_defaults_are_valid_and_keep_socket_timeout_above_bullmq_blocking() -> None:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from areafetch.providers.google_prices import DEFAULT_PRICES_USD_PER_1000, SkuName
+from areafetch.areas.google_prices import DEFAULT_PRICES_USD_PER_1000, SkuName
 
 # bullmq blocks on Redis for at most 10 s (BZPOPMIN in the worker, XREAD in QueueEvents).
 # A socket timeout must stay above that, or every idle wait ends in a TimeoutError.
@@ -107,6 +107,20 @@ class Settings(BaseSettings):
     max_stalled_count: int = Field(default=1, ge=0, description="how often a job may stall before it fails")
     shutdown_grace_s: float = Field(
         default=30.0, ge=0, description="time jobs in flight get to finish on SIGTERM"
+    )
+    reconcile_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="how often a worker looks for areas left with no job (one worker per interval)",
+    )
+    reconcile_after_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="an unfinished area with no job is re-queued (queued) or failed with the reason (planning, running) once its last step is this old",
+    )
+    test_fault: Literal["exit_after_area_commit"] | None = Field(
+        default=None,
+        description="tests only: `exit_after_area_commit` makes the web process exit between storing an area and queueing its plan job",
     )
 
     # --- web ---------------------------------------------------------------------------------
@@ -223,7 +237,7 @@ class Settings(BaseSettings):
     google_prices: dict[SkuName, float] = Field(
         default_factory=lambda: dict(DEFAULT_PRICES_USD_PER_1000),
         description='JSON `{"<Google SKU name>": USD per 1,000 calls}`; the SKUs given replace the shipped '
-        "defaults (`providers/google_prices.py`); a table that does not parse stops start-up",
+        "defaults (`areas/google_prices.py`); a table that does not parse stops start-up",
     )
     google_places_pause_min_s: float = Field(
         default=5.0, gt=0, description="shortest shared pause after a Google 429"

@@ -34,6 +34,7 @@ from areafetch.jobs import find_spec
 from areafetch.log import get_logger
 from areafetch.metrics import JOB_DURATION, JOBS, MetricsPublisher
 from areafetch.processors import PROCESSORS, JobContext, Resources
+from areafetch.processors.reconcile import run_reconciler
 from areafetch.processors.upstreams import open_upstreams
 from areafetch.queue.scripts import move_active_to_wait
 from areafetch.redaction import redacted_url
@@ -103,6 +104,9 @@ class WorkerProcess:
                 return
             await self._warm_up(resources)
             publisher.start()
+            reconciler = asyncio.ensure_future(
+                run_reconciler(self.settings, engine=resources.engine, redis=resources.redis, worker=self.name)
+            )
             self._workers = [self._start_worker(name, resources) for name in self.queue_names]
             log.info(
                 "worker.started",
@@ -112,6 +116,7 @@ class WorkerProcess:
                 redis=redacted_url(self.settings.redis_url),
             )
             await self._stop.wait()
+            reconciler.cancel()
             await self._close_workers(resources.redis)
         finally:
             if publisher.started:

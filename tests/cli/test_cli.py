@@ -366,7 +366,20 @@ async def test_status_prints_queues_limiters_workers_and_recent_areas(
     worker_name = rf"\S*:{worker.pid}"  # areafetch names its bullmq workers host:pid
     assert re.search(rf"test-jobs\s+│\s+{worker_name}\s+│\s+\d+\s+│", output), output
     assert re.search(rf"areas\s+│\s+{worker_name}\s+│\s+\d+\s+│", output), output
-    assert re.search(rf"{area_id}\s+│\s+status-check\s+│\s+queued\s+│\s+0/0", output), output
+    # The layout (a row per area, or areas as columns or blocks) follows the width the session's other
+    # areas need, so only the cells are checked.
+    for cell in (str(area_id), "status-check", "queued", "0/0"):
+        assert cell in output, output
+
+    code, output = await run_cli("status", "--json", env=env, timeout_s=60)
+
+    assert code == 0, output
+    document = json.loads(output)
+    test_jobs = next(queue for queue in document["queues"] if queue["name"] == "test-jobs")
+    assert test_jobs["counts"]["delayed"] == 1
+    assert any(connected["name"].endswith(f":{worker.pid}") for connected in document["workers"])
+    assert [area["name"] for area in document["areas"]] == ["status-check"]
+    assert document["problems"] == []
 
 
 async def test_status_reports_an_unreachable_service_and_exits_1(settings: Settings) -> None:
@@ -376,3 +389,27 @@ async def test_status_reports_an_unreachable_service_and_exits_1(settings: Setti
     assert "unavailable: redis redis://127.0.0.1:9/0" in output
     assert "recent areas" in output  # PostgreSQL was still read
     assert "rate limiters" not in output
+
+
+@pytest.mark.parametrize(
+    ("down", "named"),
+    [
+        (
+            {"database_url": "postgresql://postgres@127.0.0.1:9/x"},
+            ["postgresql postgresql://postgres@127.0.0.1:9/x"],
+        ),
+        (
+            {"redis_url": "redis://127.0.0.1:9/0", "database_url": "postgresql://postgres@127.0.0.1:9/x"},
+            ["redis redis://127.0.0.1:9/0", "postgresql postgresql://postgres@127.0.0.1:9/x"],
+        ),
+    ],
+    ids=["postgresql", "both"],
+)
+async def test_status_names_every_service_down_without_a_traceback(
+    settings: Settings, down: dict[str, str], named: list[str]
+) -> None:
+    code, output = await run_cli("status", env=settings_env(settings.model_copy(update=down)), timeout_s=60)
+    assert code == 1, output
+    for service in named:
+        assert f"unavailable: {service}" in output, output
+    assert "Traceback" not in output

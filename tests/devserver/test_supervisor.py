@@ -33,6 +33,13 @@ async def test_dev_serves_healthz_processes_a_job_and_stops_cleanly_on_ctrl_c(
 
         await eventually(completed, timeout_s=30, what="job completed in dev")
 
+    async def two_workers() -> bool:
+        return len(dev.events("worker.started")) == 2  # `areafetch worker --processes 2` under dev
+
+    await eventually(two_workers, timeout_s=60, what="two worker processes in dev")
+    children = psutil.Process(dev.pid).children(recursive=True)
+    assert len(children) >= 4  # web, the workers' supervisor, two workers (and embedded servers, if any)
+
     dev.signal(signal.SIGINT)
     assert await dev.wait_exit(timeout_s=40) == 0
     assert not [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]

@@ -15,8 +15,8 @@ import httpx
 import redis.asyncio as aioredis
 import shapely
 
+from areafetch.areas.google_prices import price_usd
 from areafetch.config import Settings
-from areafetch.providers.google_prices import price_usd
 from areafetch.ratelimit import Limiter, policy_for
 from areafetch.web.app import create_app
 from tests.fakes.cafes import cafe_ids, write_cafes

@@ -8,10 +8,10 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 from sqlalchemy import insert
 
+from areafetch.areas.google_prices import price_usd
 from areafetch.config import Settings
 from areafetch.db import create_engine
 from areafetch.db.tables import places
-from areafetch.providers.google_prices import price_usd
 from areafetch.ratelimit import Limiter, policy_for
 from tests.helpers import area_client
 from tests.web.area_bodies import body

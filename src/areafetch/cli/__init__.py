@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,8 +50,13 @@ def web(
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="jobs in flight per queue")] = None,
     queue: Annotated[list[str] | None, typer.Option(help="queue to serve (repeatable); default: all")] = None,
+    processes: Annotated[
+        int, typer.Option(help="worker processes under one supervisor; 0: one per core", min=0)
+    ] = 1,
+    watch_parent: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
-    """Run a worker process (separate from the web app)."""
+    """Run a worker process (separate from the web app), or several under a supervisor."""
+    from areafetch.supervisor import Supervisor, stop_when_orphaned
     from areafetch.worker import run_worker, served_queues
 
     unknown = sorted(set(queue or ()) - set(served_queues()))
@@ -58,6 +65,14 @@ def worker(
             f"no processors for {', '.join(unknown)}; known: {', '.join(served_queues())}"
         )
     settings = _settings(worker_concurrency=concurrency)
+    count = processes or os.cpu_count() or 1
+    if count > 1:
+        child = [sys.executable, "-m", "areafetch", "worker"]
+        child += [] if concurrency is None else ["--concurrency", str(concurrency)]
+        child += [arg for name in queue or () for arg in ("--queue", name)]
+        raise typer.Exit(Supervisor(child, count, grace_s=settings.shutdown_grace_s).run())
+    if watch_parent is not None:
+        stop_when_orphaned(watch_parent)
     asyncio.run(run_worker(settings, queues=queue or None))
 
 
@@ -79,12 +94,15 @@ def dev(
     data_dir: Annotated[Path, typer.Option(help="where embedded servers keep their data")] = Path(
         ".areafetch-dev"
     ),
+    worker_processes: Annotated[
+        int, typer.Option(help="worker processes (`areafetch worker --processes`); 0: one per core", min=0)
+    ] = 2,
 ) -> None:
-    """Migrations, then the web app and a worker; embedded Redis/PostgreSQL when none is reachable."""
+    """Migrations, then the web app and workers; embedded Redis/PostgreSQL when none is reachable."""
     from areafetch.devserver import run_dev
 
     settings = _settings(web_host=host, web_port=port)
-    raise typer.Exit(run_dev(settings, data_dir=data_dir))
+    raise typer.Exit(run_dev(settings, data_dir=data_dir, worker_processes=worker_processes))
 
 
 _DEFAULT_API_URL = "http://127.0.0.1:8000"

@@ -24,7 +24,7 @@ from areafetch.config import Settings
 from areafetch.constants import ALL_QUEUES
 from areafetch.db import create_engine
 from areafetch.db.area_reads import AreaOverview, recent_areas
-from areafetch.db.place_reads import read_connection
+from areafetch.db.engine import connection
 from areafetch.errors import ServiceUnavailable
 from areafetch.queue import JOB_STATES, Queues
 from areafetch.queue.admin import WorkerInfo, connected_workers
@@ -98,7 +98,7 @@ async def _read_redis(settings: Settings, report: StatusReport) -> None:
 async def _read_database(settings: Settings, report: StatusReport, *, areas_limit: int) -> None:
     engine = create_engine(settings.database_url, pool_size=1)
     try:
-        async with read_connection(engine) as conn:
+        async with connection(engine) as conn:
             report.areas.extend(await recent_areas(conn, limit=areas_limit))
         report.database_read = True
     except ServiceUnavailable as exc:

@@ -25,6 +25,7 @@ __all__ = [
     "start_planning",
     "store_plan",
     "tile_progress",
+    "unfinished_areas",
 ]
 
 _FINISHED = ("completed", "failed")
@@ -215,3 +216,16 @@ async def places_bbox(
         )
     ).one()
     return None if row[0] is None else (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+async def unfinished_areas(conn: AsyncConnection, *, idle_for_s: float) -> list[tuple[uuid.UUID, str]]:
+    """Areas still queued, planning or running whose last step began over ``idle_for_s`` ago."""
+    began = func.coalesce(areas.c.started_at, areas.c.created_at)
+    rows = await conn.execute(
+        select(areas.c.id, areas.c.state).where(
+            areas.c.state.in_(("queued", "planning", "running")),
+            began < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, idle_for_s),
+        )
+    )
+    return [(row.id, row.state) for row in rows]
+

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["PING_AFTER_IDLE_S", "async_url", "create_engine"]
+from areafetch.errors import ServiceUnavailable
+
+__all__ = ["PING_AFTER_IDLE_S", "async_url", "connection", "create_engine", "transaction"]
 
 PING_AFTER_IDLE_S: Final = 1.0
 """A pooled connection idle for longer than this is pinged before it is handed out."""
@@ -78,6 +82,39 @@ def _ping_idle_connections(engine: Engine, after_idle_s: float) -> None:
             if engine.dialect.is_disconnect(exc, dbapi_connection, None):
                 raise DisconnectionError(f"idle connection is gone: {exc}") from exc
             raise
+
+
+# What PostgreSQL being unreachable or lost looks like through SQLAlchemy and asyncpg.
+_UNREACHABLE: Final = (OperationalError, InterfaceError, OSError, TimeoutError)
+
+
+@asynccontextmanager
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection (autobegin, rolled back at the end) on which PostgreSQL being unreachable or
+    lost becomes `ServiceUnavailable` (503 on the web), never a library error.
+
+    Raises:
+        ServiceUnavailable: the connection could not be made or was lost.
+    """
+    try:
+        async with engine.connect() as conn:
+            yield conn
+    except _UNREACHABLE as exc:
+        raise ServiceUnavailable("postgresql", f"{type(exc).__name__}: {exc}"[:300]) from exc
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """Like `connection`, in one transaction committed at the end.
+
+    Raises:
+        ServiceUnavailable: the connection could not be made or was lost (nothing is committed).
+    """
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    except _UNREACHABLE as exc:
+        raise ServiceUnavailable("postgresql", f"{type(exc).__name__}: {exc}"[:300]) from exc
 
 
 async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:

@@ -7,20 +7,17 @@ reading page 1 and a place written while someone pages is never returned twice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Collection
-from contextlib import asynccontextmanager
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, select
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.db.tables import area_places, areas, places
-from areafetch.errors import ServiceUnavailable
 
-__all__ = ["PlaceRow", "area_exists", "read_area_places", "read_connection"]
+__all__ = ["PlaceRow", "area_exists", "read_area_places"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,20 +33,6 @@ class PlaceRow:
     lat: float
     attributes: dict[str, Any]
     fetched_at: datetime
-
-
-@asynccontextmanager
-async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection for reads; PostgreSQL being unreachable becomes `ServiceUnavailable`.
-
-    Raises:
-        ServiceUnavailable: the connection could not be made or was lost.
-    """
-    try:
-        async with engine.connect() as conn:
-            yield conn
-    except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
-        raise ServiceUnavailable("postgresql", f"{type(exc).__name__}: {exc}"[:300]) from exc
 
 
 async def area_exists(conn: AsyncConnection, *, area_id: uuid.UUID) -> bool:

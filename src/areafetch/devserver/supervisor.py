@@ -1,7 +1,7 @@
 """`areafetch dev`: one command for a working local setup.
 
 Finds Redis and PostgreSQL (configured, local defaults, or embedded ones started here),
-applies migrations, then supervises the web app and a worker as child processes. Ctrl-C
+applies migrations, then supervises the web app and the workers' supervisor as child processes. Ctrl-C
 (or SIGTERM) stops both children gracefully, then the embedded servers.
 """
 
@@ -27,8 +27,9 @@ log = get_logger("areafetch.dev")
 _CHILD_STOP_MARGIN_S = 10.0
 
 
-def run_dev(settings: Settings, *, data_dir: Path) -> int:
-    """Run web + worker until interrupted; returns the exit code (non-zero if a child died)."""
+def run_dev(settings: Settings, *, data_dir: Path, worker_processes: int = 2) -> int:
+    """Run web + workers (`areafetch worker --processes N`) until interrupted; returns the exit code
+    (non-zero if a child died)."""
     with services_for_dev(
         redis_url=os.environ.get("AREAFETCH_REDIS_URL"),
         database_url=os.environ.get("AREAFETCH_DATABASE_URL"),
@@ -43,7 +44,8 @@ def run_dev(settings: Settings, *, data_dir: Path) -> int:
             "AREAFETCH_WEB_PORT": str(settings.web_port),
         }
         log.info("dev.serving", url=f"http://{settings.web_host}:{settings.web_port}/")
-        return _supervise({"web": ["web"], "worker": ["worker"]}, env, grace_s=settings.shutdown_grace_s)
+        commands = {"web": ["web"], "worker": ["worker", "--processes", str(worker_processes)]}
+        return _supervise(commands, env, grace_s=settings.shutdown_grace_s)
 
 
 def _supervise(commands: dict[str, list[str]], env: dict[str, str], *, grace_s: float) -> int:

@@ -7,11 +7,11 @@ from typing import Any
 
 from bullmq import UnrecoverableError
 
+from areafetch.areas.google_prices import price_usd
 from areafetch.db import areas as area_queries
 from areafetch.jobs import AreaRef, AreaSummary
 from areafetch.processors._shared import log
 from areafetch.processors.base import JobContext
-from areafetch.providers.google_prices import price_usd
 
 __all__ = ["finalise_area"]
 

@@ -9,6 +9,7 @@ from bullmq import UnrecoverableError
 
 from areafetch.areas import Source, unconfigured_reason
 from areafetch.areas.budget import budget_refusals
+from areafetch.areas.google_prices import money_refusal
 from areafetch.areas.planning import calls_per_source, plan_options, tiled_sources
 from areafetch.db import areas as area_queries
 from areafetch.errors import AreafetchError, InvalidArea
@@ -17,7 +18,6 @@ from areafetch.jobs import AreaRef, PlanAreaResult
 from areafetch.processors._shared import fail_area, load_area, log
 from areafetch.processors.base import JobContext
 from areafetch.processors.overpass_learning import fit_planned_cells
-from areafetch.providers.google_prices import money_refusal
 from areafetch.queue.flows import add_area_flow
 from areafetch.ratelimit import LimiterStatus
 

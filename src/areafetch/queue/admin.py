@@ -119,7 +119,7 @@ async def retry_job(queues: Queues, job_id: str) -> str:
         await job.retry("failed", {"resetAttemptsMade": True, "resetAttemptsStarted": True})
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
-    except Exception as exc:  # bullmq raises plain Exceptions when the job moved meanwhile
+    except TypeError as exc:  # bullmq's error for a script's "not in the failed state": it moved meanwhile
         raise JobStateConflict(f"job {job_id} cannot be retried: {exc}") from exc
     return queue_name
 
@@ -131,15 +131,15 @@ async def cancel_job(queues: Queues, job_id: str) -> str:
         JobNotFound: No job has this id.
         JobStateConflict: The job is active or finished.
     """
-    queue_name, job, state = await _find(queues, job_id)
+    queue_name, _job, state = await _find(queues, job_id)
     if state not in _CANCELLABLE:
         raise JobStateConflict(f"job {job_id} is {state}; only a waiting or delayed job can be cancelled")
     try:
-        await job.remove()
+        removed = await queues.get(queue_name).remove(job_id)
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
-    except Exception as exc:  # locked: a worker took it meanwhile
-        raise JobStateConflict(f"job {job_id} cannot be cancelled: {exc}") from exc
+    if not removed:  # locked: a worker took it meanwhile
+        raise JobStateConflict(f"job {job_id} cannot be cancelled: a worker has just taken it")
     return queue_name
 
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from areafetch.areas.google_prices import NEARBY_SKU
 from areafetch.areas.sources import RATE_LIMITED_SOURCES, Source
-from areafetch.providers.google_prices import NEARBY_SKU
 from areafetch.ratelimit.gcra import emission_interval_us
 
 if TYPE_CHECKING:

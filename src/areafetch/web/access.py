@@ -7,7 +7,8 @@
   keyed by a hash of its token or, without one, of its address. An HTTP request never waits
   for a slot: over the limit it is answered 429 with Retry-After at once; Redis down is 503.
 - Bodies: `BodyLimitMiddleware` refuses bodies above `AREAFETCH_MAX_BODY_BYTES` (413) by
-  Content-Length and while streaming, and JSON nested deeper than `AREAFETCH_MAX_JSON_DEPTH` (422).
+  Content-Length and while streaming, a body that is not `application/json` (415), JSON nested
+  deeper than `AREAFETCH_MAX_JSON_DEPTH` (422) and anything beyond standard JSON (`strict_json`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials
 
 from areafetch.errors import LimiterTimeout, TooManyRequests, Unauthorized
 from areafetch.ratelimit import Limiter, LimitPolicy
+from areafetch.web.strict_json import JsonRefusal, check_standard_json
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -170,13 +172,36 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if body and _is_json(scope) and json_depth_exceeds(body, self.max_depth):
-            # FastAPI's shape for a 422, so clients show it like any other field error.
-            error = {"type": "json_too_deep", "loc": ["body"], "input": None}
-            await _refuse(send, 422, [{**error, "msg": f"JSON nested deeper than {self.max_depth} levels"}])
+        problem = _body_problem(scope, body, self.max_depth)
+        if problem is not None:
+            await _refuse(send, *problem)
             return
         replayed: Message = {"type": "http.request", "body": body, "more_body": False}
         await self.app(scope, _replay([replayed], receive), send)
+
+
+def _body_problem(scope: Scope, body: bytes, max_depth: int) -> tuple[int, object] | None:
+    """The status and detail to refuse ``body`` with, or None to let the app read it."""
+    if not body:
+        return None
+    if not _is_json(scope):
+        return 415, "request bodies must be JSON (Content-Type: application/json)"
+    if json_depth_exceeds(body, max_depth):
+        return 422, [
+            _body_error("json_too_deep", f"JSON nested deeper than {max_depth} levels", loc=["body"])
+        ]
+    try:
+        check_standard_json(body)
+    except JsonRefusal as exc:
+        if exc.loc is None:
+            return 400, str(exc)
+        return 422, [_body_error("json_not_standard", str(exc), loc=exc.loc)]
+    return None
+
+
+def _body_error(kind: str, message: str, *, loc: list[str | int]) -> dict[str, object]:
+    """FastAPI's shape for a 422, so clients show it like any other field error."""
+    return {"type": kind, "loc": loc, "msg": message, "input": None}
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -238,9 +263,9 @@ def document_access(app: FastAPI, *, submit_slot: Callable[..., Any]) -> None:
             return app.openapi_schema
         schema = default_openapi()
         limited = {
-            (route.path_format, method.lower())
-            for route in app.routes
-            if isinstance(route, APIRoute) and _calls(route.dependant, submit_slot)
+            (context.path_format, method.lower())
+            for context in iter_route_contexts(app.routes)  # included routers' routes, with their prefixes
+            if isinstance(route := context.original_route, APIRoute) and _calls(route.dependant, submit_slot)
             for method in route.methods or ()
         }
         for path, operations in schema.get("paths", {}).items():
@@ -251,6 +276,7 @@ def document_access(app: FastAPI, *, submit_slot: Callable[..., Any]) -> None:
                 if "requestBody" in operation:
                     responses.setdefault("400", _answer("the body cannot be decoded (not UTF-8 JSON)"))
                     responses.setdefault("413", _answer("the body is larger than AREAFETCH_MAX_BODY_BYTES"))
+                    responses.setdefault("415", _answer("the body is not application/json"))
                 if (path, method) in limited:
                     responses.setdefault(
                         "429", _answer("too many submissions from this client; see Retry-After")

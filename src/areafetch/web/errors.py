@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import html
+import json
 import math
+from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from areafetch.errors import (
     AreafetchError,
@@ -45,10 +50,13 @@ def _status_for(exc: AreafetchError) -> int:
     return 500
 
 
-async def _handle(request: Request, exc: Exception) -> JSONResponse:
+async def _handle(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AreafetchError)
     status = _status_for(exc)
-    return JSONResponse(_body(exc), status_code=status, headers=_headers(exc, status))
+    headers = _headers(exc, status)
+    if status == 503 and "text/html" in request.headers.get("accept", ""):  # a person at a page
+        return HTMLResponse(_UNAVAILABLE_PAGE.format(detail=html.escape(str(exc))), status, headers)
+    return JSONResponse(_body(exc), status_code=status, headers=headers)
 
 
 def _body(exc: AreafetchError) -> dict[str, object]:
@@ -69,5 +77,31 @@ def _headers(exc: AreafetchError, status: int) -> dict[str, str] | None:
     return None
 
 
+_UNAVAILABLE_PAGE = (
+    "<!doctype html><title>areafetch: temporarily unavailable</title>"
+    "<h1>areafetch is temporarily unavailable</h1>"
+    "<p>A service it needs cannot be reached ({detail}). Please try again in a moment.</p>"
+)
+
+
+def _renderable(error: dict[str, Any]) -> dict[str, Any]:
+    """A validation error as FastAPI shows it, without an ``input`` that JSON cannot carry (NaN, bytes)."""
+    try:
+        rendered: dict[str, Any] = jsonable_encoder(error)
+        json.dumps(rendered, allow_nan=False)
+    except ValueError:
+        rendered = jsonable_encoder(
+            {key: value for key, value in error.items() if key not in ("input", "ctx")}
+        )
+        rendered["input"] = None
+    return rendered
+
+
+async def _handle_invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": [_renderable(error) for error in exc.errors()]}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AreafetchError, _handle)
+    app.add_exception_handler(RequestValidationError, _handle_invalid)

@@ -4,15 +4,10 @@ backoff and the area completes once PostgreSQL is back; no tile is half written.
 from __future__ import annotations
 
 import asyncio
-import glob
-import shutil
-import subprocess
-import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import shapely
@@ -23,7 +18,7 @@ from areafetch.db import create_engine, migrate
 from areafetch.db.tables import tiles
 from tests.fakes.expected import expected_osm_keys
 from tests.fakes.overpass import OverpassFake
-from tests.helpers import ProcessFactory, area_client, eventually, free_port, settings_env
+from tests.helpers import PostgresServer, ProcessFactory, area_client, eventually, settings_env
 from tests.integration.reliability.conftest import record_fault
 from tests.pipeline import (
     CATEGORIES,
@@ -38,60 +33,6 @@ from tests.pipeline import (
 pytestmark = pytest.mark.reliability
 
 OUTAGE_S = 20.0
-
-
-class PostgresServer:
-    """A throwaway PostgreSQL of this test's own (run as the `postgres` user: it refuses root)."""
-
-    def __init__(self) -> None:
-        binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-        if not binaries or shutil.which("runuser") is None:
-            pytest.skip("needs PostgreSQL server binaries and runuser")
-        self.bin = Path(binaries[-1]).parent
-        self.port = free_port()
-        self.tmp = Path(tempfile.mkdtemp(prefix="areafetch-pg-"))
-        self.data = self.tmp / "data"
-        shutil.chown(self.tmp, "postgres", "postgres")
-        self._as_postgres("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/areafetch"
-
-    def _as_postgres(self, tool: str, *args: str) -> None:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(self.bin / tool), *args],
-            check=True,
-            capture_output=True,
-        )
-
-    def start(self) -> None:
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.tmp} -c fsync=off"
-        self._as_postgres(
-            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.tmp / "log"), "-w", "start"
-        )
-
-    def stop(self) -> None:
-        self._as_postgres("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def remove(self) -> None:
-        subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                str(self.bin / "pg_ctl"),
-                "-D",
-                str(self.data),
-                "-m",
-                "immediate",
-                "stop",
-            ],
-            capture_output=True,
-            check=False,
-        )
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 @pytest.fixture

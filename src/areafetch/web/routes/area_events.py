@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
+from areafetch.db.engine import connection
 from areafetch.web.deps import EngineDep, ReadAccessDep
 from areafetch.web.routes.areas import AreaId, AreaProgress, AreaPublic, read_area
 
@@ -29,7 +30,7 @@ class AreaProgressEvent(BaseModel):
 
 async def _existing_area(area_id: AreaId, engine: EngineDep) -> AreaPublic:
     # A dependency, so an unknown id is a 404 before the stream starts.
-    async with engine.connect() as conn:
+    async with connection(engine) as conn:
         return await read_area(conn, area_id)
 
 
@@ -91,5 +92,5 @@ async def area_events(
             return
         # The response is cancelled on disconnect, which ends this loop at the sleep.
         await asyncio.sleep(POLL_INTERVAL_S)
-        async with engine.connect() as conn:
+        async with connection(engine) as conn:
             area = await read_area(conn, area.id)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import os
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator, model_validator
 from shapely.geometry import mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,6 +18,7 @@ from areafetch.areas import Source, plan_job_id, unconfigured_reason
 from areafetch.categories import CATEGORIES
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
+from areafetch.db.engine import connection, transaction
 from areafetch.errors import AreaNotFound, InvalidArea, InvalidField, ServiceUnavailable
 from areafetch.geo import measured_area
 from areafetch.jobs import AreaSummary
@@ -31,12 +33,12 @@ AreaId = Annotated[uuid.UUID, Path(description="the area's id")]
 class AreaCreate(BaseModel):
     """An area to retrieve: a GeoJSON Polygon/MultiPolygon (`area`) or a `bbox`, not both."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON's types as they are
 
     name: str = Field(min_length=1, max_length=200)
     area: dict[str, Any] | None = Field(default=None, description="GeoJSON Polygon or MultiPolygon, WGS84")
-    bbox: tuple[float, float, float, float] | None = Field(
-        default=None, description="[west, south, east, north]"
+    bbox: tuple[StrictFloat, StrictFloat, StrictFloat, StrictFloat] | None = Field(
+        default=None, description="[west, south, east, north]", strict=False  # a JSON array is a tuple here
     )
     sources: list[Source] = Field(min_length=1, max_length=3)
     categories: list[str] = Field(min_length=1, max_length=len(CATEGORIES), description=", ".join(CATEGORIES))
@@ -111,7 +113,7 @@ async def create_area(
     except InvalidArea as exc:
         raise InvalidField(field, str(exc)) from exc
     area_id = uuid.uuid4()
-    async with engine.begin() as conn:
+    async with transaction(engine) as conn:
         await area_queries.create_area(
             conn,
             area_id=area_id,
@@ -123,10 +125,12 @@ async def create_area(
             categories=body.categories,
             job_id=plan_job_id(area_id),
         )
+    if settings.test_fault == "exit_after_area_commit":
+        os._exit(70)  # a crash here leaves the area with no job: the workers' reconciler queues it
     try:
         job_id = await enqueue_area_plan(queues, area_id)
     except ServiceUnavailable:
-        async with engine.begin() as conn:  # nothing half-written: no area without its job
+        async with transaction(engine) as conn:  # nothing half-written: no area without its job
             await area_queries.delete_area(conn, area_id=area_id)
         raise
     return AreaCreated(area_id=area_id, job_id=job_id)
@@ -135,7 +139,7 @@ async def create_area(
 @router.get("/{area_id}", response_model=AreaPublic, responses={404: {"description": "no such area"}})
 async def get_area(area_id: AreaId, engine: EngineDep, _access: ReadAccessDep) -> AreaPublic:
     """An area's state, progress (tiles done / total, per source) and summary."""
-    async with engine.connect() as conn:
+    async with connection(engine) as conn:
         return await read_area(conn, area_id)
 
 

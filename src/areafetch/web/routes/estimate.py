@@ -10,13 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.areas import RATE_LIMITED_SOURCES, Source
 from areafetch.areas.budget import budget_refusals, fits_budget
+from areafetch.areas.google_prices import NEARBY_SKU, money_refusal, price_usd
 from areafetch.areas.planning import calls_per_source, plan_options, tiled_sources
 from areafetch.config import Settings
-from areafetch.db.place_reads import read_connection, stored_points
+from areafetch.db.engine import connection
+from areafetch.db.place_reads import stored_points
 from areafetch.errors import InvalidArea, InvalidField, ServiceUnavailable
 from areafetch.geo import AreaPlan, contains_many, parse_area, plan_area
 from areafetch.geo._cover import nearby_call_range
-from areafetch.providers.google_prices import NEARBY_SKU, money_refusal, price_usd
 from areafetch.ratelimit import Limiter, LimiterStatus, policy_for
 from areafetch.web.deps import EngineDep, RedisDep, SettingsDep, WriteAccessDep
 from areafetch.web.routes.areas import AreaCreate, check_sources_configured
@@ -130,7 +131,7 @@ async def _limiter_statuses(
 async def _google_estimate(
     engine: AsyncEngine, plan: AreaPlan, categories: list[str], settings: Settings
 ) -> GoogleEstimate:
-    async with read_connection(engine) as conn:
+    async with connection(engine) as conn:
         points = await stored_points(conn, source="google_places", categories=categories, bbox=plan.bbox)
     area = parse_area(plan.area.model_dump(), max_vertices=10**9, max_area_km2=None)
     known = (

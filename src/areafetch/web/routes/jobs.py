@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from areafetch.errors import JobNotFound
 from areafetch.jobs import TestJobPayload
@@ -20,6 +20,7 @@ class TestJobCreate(TestJobPayload):
     """A test job request: the payload plus when to run it."""
 
     __test__ = False
+    model_config = ConfigDict(strict=True)  # JSON's types as they are: `false` is not a number of ms
 
     delay_ms: int = Field(
         default=0, ge=0, le=600_000, description="run no earlier than this many ms from now"

@@ -9,6 +9,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from areafetch.areas import SOURCES, is_configured
 from areafetch.categories import CATEGORIES
+from areafetch.db.engine import connection
 from areafetch.web.deps import EngineDep, SettingsDep
 from areafetch.web.routes.areas import AreaId, read_area
 
@@ -49,7 +50,7 @@ async def area_page(
     request: Request, area_id: AreaId, settings: SettingsDep, engine: EngineDep
 ) -> HTMLResponse:
     """An area's live progress, then its places, summary and downloads."""
-    async with engine.connect() as conn:
+    async with connection(engine) as conn:
         area = await read_area(conn, area_id)
     categories = {name: category.label for name, category in CATEGORIES.items()}
     return templates.TemplateResponse(

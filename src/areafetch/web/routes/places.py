@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.areas import Source
 from areafetch.categories import CATEGORIES
-from areafetch.db.place_reads import PlaceRow, area_exists, read_area_places, read_connection
+from areafetch.db.engine import connection
+from areafetch.db.place_reads import PlaceRow, area_exists, read_area_places
 from areafetch.errors import AreaNotFound
 from areafetch.web.deps import EngineDep, ReadAccessDep
 
@@ -125,7 +126,7 @@ async def list_area_places(
     sources = tuple(source or ())
     page_size = _CSV_BATCH_SIZE if output_format == "csv" else limit
     after = 0 if output_format == "csv" or cursor is None else int(cursor)
-    async with read_connection(engine) as conn:
+    async with connection(engine) as conn:
         if not await area_exists(conn, area_id=area_id):
             raise AreaNotFound(f"no area with id {area_id}")
         # One row past the page tells whether another page exists, so the last page says so itself.
@@ -183,7 +184,7 @@ async def _csv_stream(
         yield _csv_text(_csv_row(row) for row in rows[:_CSV_BATCH_SIZE])
         if len(rows) <= _CSV_BATCH_SIZE:
             return
-        async with read_connection(engine) as conn:
+        async with connection(engine) as conn:
             rows = await read_area_places(
                 conn,
                 area_id=area_id,
