@@ -378,7 +378,8 @@ async def test_status_prints_queues_limiters_workers_and_recent_areas(
     test_jobs = next(queue for queue in document["queues"] if queue["name"] == "test-jobs")
     assert test_jobs["counts"]["delayed"] == 1
     assert any(connected["name"].endswith(f":{worker.pid}") for connected in document["workers"])
-    assert [area["name"] for area in document["areas"]] == ["status-check"]
+    # Newest first; other tests on this pytest process's database may have made areas before it.
+    assert document["areas"][0]["name"] == "status-check"
     assert document["problems"] == []
 
 
