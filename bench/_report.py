@@ -1,7 +1,7 @@
 """What every benchmark module's `main()` returns, and how `python -m bench` writes it out.
 
 Each module measures side by side in one run and returns a `Report`: headline `Figure`s (the
-README table's rows, each with its target when the issue sets one), the module's own detailed
+performance table's rows (docs/performance.md), each with its target when the issue sets one), the module's own detailed
 Markdown tables, and its raw data. `python -m bench` writes `bench/results/summary.json` (every
 report) and `summary.md` for the whole run; each module's `main()` also `save`s its own
 `<name>.json`, so that running one module alone leaves its figures."""

@@ -32,6 +32,16 @@ from tests.pipeline import OVERPASS_RATE
 __all__ = ["google_places_fake", "helsinki_data", "helsinki_pbf", "overpass_fake"]  # the test upstreams
 
 
+def _runs_for_a_minute(item: pytest.Item) -> bool:
+    return item.get_closest_marker("slow") is not None or "integration" in item.path.parts
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The minute-long cross-process tests first: xdist hands out the first tests round robin, so
+    they run side by side from the start instead of one worker finishing them alone at the end."""
+    items.sort(key=lambda item: not _runs_for_a_minute(item))
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A fresh, migrated database for this test run; dropped at the end."""

@@ -34,69 +34,110 @@ class Settings(BaseSettings):
         env_prefix="AREAFETCH_", extra="ignore", frozen=True, hide_input_in_errors=True
     )
 
-    environment: Environment = "development"
+    environment: Environment = Field(
+        default="development",
+        description="`development`, `test` or `production` (production refuses placeholder secrets)",
+    )
 
     # --- connections -------------------------------------------------------------------------
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_socket_timeout_s: float = Field(default=30.0, gt=MAX_REDIS_BLOCK_S + 2)
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/areafetch"
-    database_pool_size: int = Field(default=5, ge=1, le=100)
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="`redis://[user:password@]host:port/db`, `rediss://` for TLS (`?ssl_cert_reqs=…`), or `unix://`",
+    )
+    redis_socket_timeout_s: float = Field(
+        default=30.0,
+        gt=MAX_REDIS_BLOCK_S + 2,
+        description="socket timeout of every Redis connection; must stay above bullmq's 10 s blocking calls (min 12)",
+    )
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/areafetch",
+        description="plain `postgresql://user:password@host:port/db`; `?sslmode=require` etc. work",
+    )
+    database_pool_size: int = Field(
+        default=5, ge=1, le=100, description="connections per process (plus as many overflow)"
+    )
 
     # --- queue -------------------------------------------------------------------------------
-    queue_prefix: str = Field(default="bull", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    queue_prefix: str = Field(
+        default="bull",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="BullMQ key prefix",
+    )
     limiter_namespace: str = Field(
         default="areafetch:limiter",
         min_length=1,
         max_length=64,
         pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="the rate limiters' Redis key namespace; deployments or test runs sharing one Redis "
-        "set their own so their limits and budgets stay apart",
+        description="the rate limiters' Redis key namespace: `{<namespace>:<name>}:*`; set one per deployment (or test run) that shares a Redis",
     )
-    job_attempts: int = Field(default=3, ge=1, le=50)
-    job_backoff_ms: int = Field(default=1000, ge=0, le=3_600_000)
-    keep_completed_age_s: int = Field(default=24 * 3600, ge=0)
-    keep_completed_count: int = Field(default=1000, ge=0)
-    keep_failed_age_s: int = Field(default=7 * 24 * 3600, ge=0)
-    keep_failed_count: int = Field(default=5000, ge=0)
+    job_attempts: int = Field(default=3, ge=1, le=50, description="attempts per job")
+    job_backoff_ms: int = Field(
+        default=1000, ge=0, le=3_600_000, description="first retry delay, doubled on every further attempt"
+    )
+    keep_completed_age_s: int = Field(
+        default=24 * 3600, ge=0, description="completed jobs are removed after this age …"
+    )
+    keep_completed_count: int = Field(default=1000, ge=0, description="… or beyond this count")
+    keep_failed_age_s: int = Field(
+        default=7 * 24 * 3600, ge=0, description="failed jobs are removed after this age …"
+    )
+    keep_failed_count: int = Field(default=5000, ge=0, description="… or beyond this count")
 
     # --- worker ------------------------------------------------------------------------------
-    worker_concurrency: int = Field(default=4, ge=1, le=256)
-    cpu_workers: int = Field(default=0, ge=0, le=64, description="process-pool size; 0 = CPU count")
+    worker_concurrency: int = Field(
+        default=4, ge=1, le=256, description="jobs in flight per queue per worker process"
+    )
+    cpu_workers: int = Field(
+        default=0, ge=0, le=64, description="process-pool size for CPU work (0 = number of CPUs)"
+    )
     cpu_nice: int = Field(
         default=10,
         ge=0,
         le=19,
-        description="niceness the process pool's processes add to the worker's own (0-19): CPU-heavy "
-        "work such as planning a large area then yields the cores to the web app, Redis and "
-        "PostgreSQL on the same machine; 0 runs it at the worker's priority",
+        description="niceness the CPU pool's processes add to the worker's own (0-19): planning a large area then yields the cores to the web app, Redis and PostgreSQL on the same machine; 0 = the worker's priority",
     )
-    lock_duration_ms: int = Field(default=30_000, ge=1000)
-    stalled_interval_ms: int = Field(default=30_000, ge=1000)
-    max_stalled_count: int = Field(default=1, ge=0)
-    shutdown_grace_s: float = Field(default=30.0, ge=0)
+    lock_duration_ms: int = Field(
+        default=30_000, ge=1000, description="BullMQ job lock; renewed at half this interval"
+    )
+    stalled_interval_ms: int = Field(
+        default=30_000, ge=1000, description="how often stalled jobs are looked for"
+    )
+    max_stalled_count: int = Field(default=1, ge=0, description="how often a job may stall before it fails")
+    shutdown_grace_s: float = Field(
+        default=30.0, ge=0, description="time jobs in flight get to finish on SIGTERM"
+    )
     reconcile_interval_s: float = Field(
-        default=30.0, gt=0, description="how often a worker looks for stuck areas"
+        default=30.0,
+        gt=0,
+        description="how often a worker looks for areas left with no job (one worker per interval)",
     )
     reconcile_after_s: float = Field(
         default=120.0,
         ge=0,
-        description="an unfinished area with no job is stuck once its last step is this old",
+        description="an unfinished area with no job is re-queued (queued) or failed with the reason (planning, running) once its last step is this old",
     )
     test_fault: Literal["exit_after_area_commit"] | None = Field(
-        default=None, description="tests only: the web process exits at this point (fault injection)"
+        default=None,
+        description="tests only: `exit_after_area_commit` makes the web process exit between storing an area and queueing its plan job",
     )
 
     # --- web ---------------------------------------------------------------------------------
-    web_host: str = "127.0.0.1"
-    web_port: int = Field(default=8000, ge=1, le=65535)
+    web_host: str = Field(default="127.0.0.1", description="web app interface")
+    web_port: int = Field(default=8000, ge=1, le=65535, description="web app port")
     # Longer than any client pool keeps an idle connection (httpx 5 s, undici 4 s, load balancers
     # 60 s): the client must be the one to close it. With uvicorn's 5 s, a request sent on a pooled
     # connection just as the server closed it was reset (1 in 10,000 of the overload burst).
     web_keepalive_s: int = Field(
-        default=75, ge=1, le=3600, description="how long the web app keeps an idle HTTP connection open"
+        default=75,
+        ge=1,
+        le=3600,
+        description="how long an idle HTTP connection stays open; keep it above your clients' and load balancer's idle timeouts, so the client closes first and never sends a request on a connection the server is closing",
     )
     map_tile_url: str = Field(
-        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png", description="Leaflet tile URL template"
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="map tiles of the web pages (respect the tile server's usage policy)",
     )
     map_attribution: str = Field(
         default='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
@@ -105,70 +146,146 @@ class Settings(BaseSettings):
 
     # --- access (see web/access.py) -----------------------------------------------------------
     api_tokens: SecretStr | None = Field(
-        default=None, description="comma-separated bearer tokens; when set, write endpoints need one"
+        default=None,
+        description="comma-separated bearer tokens (each at least 16 characters, never logged); when set, write routes need one (see the HTTP API's Access section)",
     )
-    protect_reads: bool = Field(default=False, description="read endpoints need a token too")
-    submit_rate_per_s: float = Field(default=2.0, gt=0, le=10_000, description="submissions per s per client")
-    submit_burst: int = Field(default=20, ge=1, le=100_000)
-    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="largest request body")
-    max_json_depth: int = Field(default=64, ge=4, le=1000, description="deepest JSON nesting in a body")
+    protect_reads: bool = Field(default=False, description="read routes (`/api/...` GETs) need a token too")
+    submit_rate_per_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=10_000,
+        description="submissions (`POST /api/jobs/test`, `POST /api/areas`) per second per client",
+    )
+    submit_burst: int = Field(
+        default=20, ge=1, le=100_000, description="submissions a client may make back to back"
+    )
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, description="largest request body (413 above it)"
+    )
+    max_json_depth: int = Field(
+        default=64, ge=4, le=1000, description="deepest nesting of a JSON body (422 above it)"
+    )
 
     # --- logging -----------------------------------------------------------------------------
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: LogFormat = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="`DEBUG`, `INFO`, `WARNING`, `ERROR`"
+    )
+    log_format: LogFormat = Field(
+        default="auto", description="`json`, `console`, or `auto` (JSON when stderr is not a terminal)"
+    )
 
     # --- upstreams ---------------------------------------------------------------------------
-    overpass_url: str = "https://overpass-api.de/api/interpreter"
+    overpass_url: str = Field(
+        default="https://overpass-api.de/api/interpreter", description="Overpass interpreter endpoint"
+    )
     overpass_urls: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
-        description="Overpass interpreter endpoints (comma-separated); empty: just AREAFETCH_OVERPASS_URL",
+        description="several Overpass interpreters, comma-separated (replaces `AREAFETCH_OVERPASS_URL`): "
+        "each with its own limiter, a call to the one that can serve soonest, failover on "
+        "429/5xx/timeouts/connection errors, an endpoint failing 3 times in a row set aside and probed "
+        "later (see Overpass)",
     )
-    google_places_url: str = "https://places.googleapis.com"
-    google_api_key: SecretStr | None = None
-    osm_extract_path: Path | None = None
-    user_agent: str = "areafetch/0.1 (+https://github.com/areafetch/areafetch; ops@example.invalid)"
+    google_places_url: str = Field(
+        default="https://places.googleapis.com", description="Places API (New) base URL"
+    )
+    google_api_key: SecretStr | None = Field(default=None, description="Google API key (never logged)")
+    osm_extract_path: Path | None = Field(
+        default=None, description="a local `.osm.pbf` for the `osm_extract` source"
+    )
+    user_agent: str = Field(
+        default="areafetch/0.1 (+https://github.com/areafetch/areafetch; ops@example.invalid)",
+        description="User-Agent with your contact (Overpass requires one)",
+    )
 
     # --- areas ------------------------------------------------------------------------------
-    max_area_km2: float = Field(default=10_000.0, gt=0, description="largest area accepted (geodesic)")
-    max_area_vertices: int = Field(default=10_000, ge=4, le=1_000_000)
-    overpass_max_tile_km2: float = Field(
-        default=1_000.0, gt=0, description="largest Overpass cell before a split (a smaller area is one call)"
+    max_area_km2: float = Field(default=10_000.0, gt=0, description="largest area accepted (geodesic km²)")
+    max_area_vertices: int = Field(
+        default=10_000, ge=4, le=1_000_000, description="most vertices an area may have"
     )
-    max_upstream_calls_per_job: int = Field(default=2_000, ge=1, description="planned calls an area may need")
+    overpass_max_tile_km2: float = Field(
+        default=1_000.0,
+        gt=0,
+        description="largest Overpass cell before any split: an area this small is one call; a cell the "
+        "server finds too heavy is split on its evidence (see Overpass)",
+    )
+    max_upstream_calls_per_job: int = Field(
+        default=2_000, ge=1, description="an area planned to need more calls is refused before it starts"
+    )
     max_split_depth: int = Field(
-        default=5, ge=0, le=12, description="how often a tile or circle may be split"
+        default=5,
+        ge=0,
+        le=12,
+        description="how often a tile (Overpass remark) or circle (Google's 20 cap) may be split",
     )
     overpass_density_cell_deg: float = Field(
-        default=0.1, gt=0, le=1, description="coarse grid cell (degrees) of the densities planning learns"
+        default=0.1,
+        gt=0,
+        le=1,
+        description="coarse grid cell (degrees) of the place densities Overpass planning learns from each "
+        "area, to plan the next one over the same region without splits (see Overpass)",
     )
-    overpass_timeout_s: float = Field(default=25.0, gt=0, le=900, description="Overpass [timeout:]")
-    overpass_maxsize_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Overpass [maxsize:]")
-    overpass_pause_min_s: float = Field(default=30.0, gt=0, description="shortest shared pause after a 429")
-    google_places_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    overpass_timeout_s: float = Field(default=25.0, gt=0, le=900, description="the query's `[timeout:]`")
+    overpass_maxsize_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="the query's `[maxsize:]`"
+    )
+    overpass_pause_min_s: float = Field(
+        default=30.0, gt=0, description="shortest shared pause after an Overpass 429"
+    )
+    google_places_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="HTTP timeout of one Nearby Search call"
+    )
     google_prices: dict[SkuName, float] = Field(
         default_factory=lambda: dict(DEFAULT_PRICES_USD_PER_1000),
-        description="USD per 1,000 calls per Google SKU (JSON); the given SKUs replace the defaults",
+        description='JSON `{"<Google SKU name>": USD per 1,000 calls}`; the SKUs given replace the shipped '
+        "defaults (`areas/google_prices.py`); a table that does not parse stops start-up",
     )
-    google_places_pause_min_s: float = Field(default=5.0, gt=0)
+    google_places_pause_min_s: float = Field(
+        default=5.0, gt=0, description="shortest shared pause after a Google 429"
+    )
 
     # --- rate limits, one set per upstream (see areafetch.ratelimit) -------------------------
     # Overpass's public instance allows about 2 slots per IP and asks for one query at a time,
     # under 10,000 requests and 1 GB a day.
-    overpass_rate_per_s: float = Field(default=0.5, gt=0, le=1000)
-    overpass_burst: int = Field(default=1, ge=1, le=1000)
-    overpass_max_in_flight: int = Field(default=1, ge=1, le=100)
-    overpass_max_wait_s: float = Field(default=600.0, gt=0)
-    overpass_daily_requests: int | None = Field(default=10_000, ge=1)
-    overpass_daily_bytes: int | None = Field(default=1_000_000_000, ge=1)
+    overpass_rate_per_s: float = Field(
+        default=0.5, gt=0, le=1000, description="Overpass requests per second, shared by all workers"
+    )
+    overpass_burst: int = Field(default=1, ge=1, le=1000, description="Overpass burst")
+    overpass_max_in_flight: int = Field(
+        default=1, ge=1, le=100, description="concurrent Overpass requests (its operators ask for one)"
+    )
+    overpass_max_wait_s: float = Field(
+        default=600.0, gt=0, description="longest wait for an Overpass slot before giving up"
+    )
+    overpass_daily_requests: int | None = Field(
+        default=10_000, ge=1, description="Overpass requests per UTC day"
+    )
+    overpass_daily_bytes: int | None = Field(
+        default=1_000_000_000,
+        ge=1,
+        description="Overpass response bytes per UTC day (its operators ask for under 1 GB)",
+    )
     # Google Places: a per-minute quota (default 600/min per project); stay well under it.
-    google_places_rate_per_s: float = Field(default=5.0, gt=0, le=1000)
-    google_places_burst: int = Field(default=5, ge=1, le=1000)
-    google_places_max_in_flight: int = Field(default=4, ge=1, le=100)
-    google_places_max_wait_s: float = Field(default=120.0, gt=0)
-    google_places_daily_requests: int | None = Field(default=None, ge=1)
-    google_places_daily_bytes: int | None = Field(default=None, ge=1)
+    google_places_rate_per_s: float = Field(
+        default=5.0, gt=0, le=1000, description="Google Places requests per second"
+    )
+    google_places_burst: int = Field(default=5, ge=1, le=1000, description="Google Places burst")
+    google_places_max_in_flight: int = Field(
+        default=4, ge=1, le=100, description="concurrent Google Places requests"
+    )
+    google_places_max_wait_s: float = Field(
+        default=120.0, gt=0, description="longest wait for a Google Places slot"
+    )
+    google_places_daily_requests: int | None = Field(
+        default=None, ge=1, description="Google Places requests per UTC day (billable calls)"
+    )
+    google_places_daily_bytes: int | None = Field(
+        default=None, ge=1, description="Google Places response bytes per UTC day"
+    )
     google_daily_usd: float | None = Field(
-        default=None, gt=0, description="USD of Google calls per UTC day, at `google_prices`; None: none"
+        default=None,
+        gt=0,
+        description="Google money per UTC day in USD, at the price table: the Google limiter's daily budget "
+        "in calls; an area whose estimate does not fit is refused (see Google Places)",
     )
 
     @field_validator("google_api_key", "osm_extract_path", "google_daily_usd", mode="before")

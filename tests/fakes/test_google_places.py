@@ -209,6 +209,7 @@ def test_snake_case_body_is_accepted(google: GooglePlacesFake) -> None:
     assert len(search(google, payload).json()["places"]) == 2
 
 
+@pytest.mark.serial  # sub-second timing: alone on the machine
 def test_quota_per_minute(helsinki_data: OsmData) -> None:
     with GooglePlacesFake.running(helsinki_data.path, quota_per_minute=3, quota_window_s=1.0) as fake:
         assert [search(fake, body()).status_code for _ in range(3)] == [200, 200, 200]

@@ -263,6 +263,7 @@ def test_fault_http_error(lenient: OverpassFake) -> None:
     assert post(lenient).status_code == 502
 
 
+@pytest.mark.serial  # sub-second timing: alone on the machine
 def test_fault_429_storm_arms_the_penalty(helsinki_data: OsmData) -> None:
     with OverpassFake.running(helsinki_data.path, rate_per_s=None, penalty_s=0.3, ban_s=0.3) as fake:
         fake.inject(OverpassFault(kind="rate_limited", count=3))

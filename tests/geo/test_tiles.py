@@ -144,6 +144,7 @@ def test_covering_ring_of_separate_parts_is_one_ring():
     assert ring.covers(part)
 
 
+@pytest.mark.serial  # sub-second timing: alone on the machine
 def test_tiling_a_5000_vertex_polygon_takes_well_under_a_second():
     area = complex_polygon(5000)
     tile_area(area, max_tile_km2=50.0)  # warm up imports and caches

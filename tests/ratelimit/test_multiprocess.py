@@ -30,7 +30,8 @@ RATE, BURST, IN_FLIGHT = 20.0, 5, 3
 POLICY = {"rate_per_s": RATE, "burst": BURST, "max_in_flight": IN_FLIGHT, "max_wait_s": 30.0}
 INTERVAL_US = round(US_PER_S / RATE)
 
-pytestmark = pytest.mark.timeout(180)
+# Hammers measure utilisation and timing with 4-8 processes: alone on the machine (`make pytest-load`).
+pytestmark = [pytest.mark.timeout(180), pytest.mark.load]
 
 
 def server_us(client: redis.Redis) -> int:

@@ -1,5 +1,5 @@
 """The reliability suite: faults injected into real processes. Each test records what it injected,
-and the figures are printed as one table at the end of the run (the README's "Reliability" table)."""
+and the figures are printed as one table at the end of the run (the table in docs/reliability.md)."""
 
 from __future__ import annotations
 

@@ -24,11 +24,11 @@ from areafetch.queue import Queues
 from tests.helpers import ProcessFactory, eventually, settings_env
 from tests.integration.reliability.conftest import record_fault
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.load]
 
 # The burst. Each area is 3 jobs (plan, fetch, finalise) and its fetch reads the extract in
 # the process pool: on this 2-core machine 10,000 areas were all answered 202 in 252 s and all
-# processed after 587 s (the test takes about 10 minutes). The README's table has the figures.
+# processed after 587 s (the test takes about 10 minutes). docs/reliability.md has the figures.
 AREAS = 10_000
 IN_FLIGHT = 50
 WORKERS = 2

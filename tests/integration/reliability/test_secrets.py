@@ -5,7 +5,6 @@ is searched for them: both processes' logs (at DEBUG), every Redis key of the te
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -142,8 +141,14 @@ async def test_key_and_tokens_never_appear_anywhere(
             await api.get("/jobs"),
             await api.get(f"/areas/{area_id}"),
         ]
-        await asyncio.sleep(5.5)  # one more worker metrics publication
-        metrics = await api.get("/metrics")
+
+        async def worker_metrics_published() -> httpx.Response | None:
+            scrape = await api.get("/metrics")
+            return scrape if "areafetch_upstream_calls_total{" in scrape.text else None
+
+        metrics = await eventually(
+            worker_metrics_published, timeout_s=15, interval_s=0.5, what="the worker's upstream call counts"
+        )
 
     assert any(record.status == 403 for record in google_places_fake.requests)
     for response in answers:
