@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import ColumnElement, and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,9 +19,11 @@ from areafetch.db.tables import areas
 __all__ = ["AreaFilter", "AreaOverview", "list_areas", "recent_areas"]
 
 
-@dataclass(frozen=True, slots=True)
-class AreaOverview:
-    """One area as an overview shows it: its state and progress, never its geometry."""
+class AreaOverview(BaseModel):
+    """One area as an overview shows it (`areafetch status`, `GET /api/areas`): its state and
+    progress, never its geometry."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: uuid.UUID
     name: str
@@ -35,6 +38,14 @@ class AreaOverview:
     failed_reason: str | None
     created_at: datetime
     finished_at: datetime | None
+
+    @computed_field(description="from creation to the end; None while it runs")  # type: ignore[prop-decorator]
+    @property
+    def duration_s(self) -> float | None:
+        """From creation to the end; None while it runs."""
+        if self.finished_at is None:
+            return None
+        return round((self.finished_at - self.created_at).total_seconds(), 3)
 
 
 @dataclass(frozen=True, slots=True)

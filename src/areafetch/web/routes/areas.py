@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import functools
 import os
 import uuid
@@ -159,27 +158,8 @@ async def create_area(
     return AreaCreated(area_id=area_id, job_id=job_id)
 
 
-class AreaListed(BaseModel):
-    """An area in a listing: no geometry, no per-source progress."""
-
-    id: uuid.UUID
-    name: str
-    state: str
-    sources: list[str]
-    categories: list[str]
-    area_km2: float
-    tiles_done: int
-    tiles_total: int
-    upstream_calls: int
-    places_total: int | None
-    failed_reason: str | None
-    created_at: datetime
-    finished_at: datetime | None
-    duration_s: float | None = Field(description="from creation to the end; None while it runs")
-
-
 class AreaPage(BaseModel):
-    areas: list[AreaListed]
+    areas: list[AreaOverview]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; None on the last")
 
 
@@ -209,7 +189,7 @@ async def list_areas_route(
     page = found[:limit]
     more = len(found) > limit
     return AreaPage(
-        areas=[_listed(area) for area in page], next_cursor=_encode_cursor(page[-1]) if more else None
+        areas=page, next_cursor=_encode_cursor(page[-1]) if more else None
     )
 
 
@@ -225,12 +205,6 @@ def parse_when(field: str, value: str | None) -> datetime | None:
     except ValueError as exc:
         raise InvalidField(field, f"{value!r} is not an ISO 8601 date and time") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _listed(area: AreaOverview) -> AreaListed:
-    ended = area.finished_at
-    duration = None if ended is None else round((ended - area.created_at).total_seconds(), 3)
-    return AreaListed.model_validate({**dataclasses.asdict(area), "duration_s": duration})
 
 
 def _encode_cursor(area: AreaOverview) -> str:
