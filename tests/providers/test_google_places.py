@@ -16,7 +16,7 @@ from areafetch.ratelimit import Limiter, LimitPolicy
 from tests.fakes.expected import expected_google_places, expected_nearby
 from tests.fakes.extract import OsmData
 from tests.fakes.google_places import GooglePlacesFake, GooglePlacesFault, haversine_m
-from tests.providers.conftest import GOOGLE_TEST_POLICY
+from tests.providers.policies import GOOGLE_TEST_POLICY
 
 CENTRE = (24.9445, 60.1695)  # lon, lat: central Helsinki
 FOOD = ("restaurant", "cafe", "bar")

@@ -23,7 +23,7 @@ from tests.fakes.expected import expected_osm_places
 from tests.fakes.extract import OsmData
 from tests.fakes.fixtures import TEST_USER_AGENT
 from tests.fakes.overpass import OverpassFake
-from tests.providers.conftest import OVERPASS_FAKE_RATE, OVERPASS_TEST_POLICY
+from tests.providers.policies import OVERPASS_FAKE_RATE, OVERPASS_TEST_POLICY
 
 ALL_CATEGORIES = tuple(CATEGORIES)
 CENTRE_BBOX = (24.9380, 60.1650, 24.9500, 60.1740)

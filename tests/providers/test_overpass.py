@@ -21,7 +21,7 @@ from tests.fakes.expected import expected_osm_places
 from tests.fakes.extract import OsmData
 from tests.fakes.fixtures import TEST_USER_AGENT
 from tests.fakes.overpass import OverpassFake, OverpassFault
-from tests.providers.conftest import OVERPASS_FAKE_RATE, OVERPASS_TEST_POLICY
+from tests.providers.policies import OVERPASS_FAKE_RATE, OVERPASS_TEST_POLICY
 
 # A non-rectangular area over central Helsinki (lon, lat), inside the extract.
 HELSINKI_RING: list[tuple[float, float]] = [

@@ -15,7 +15,7 @@ from areafetch.ratelimit import Limiter, LimitPolicy
 from tests.fakes.extract import OsmData
 from tests.fakes.fixtures import TEST_USER_AGENT
 from tests.fakes.overpass import OverpassFake, OverpassFault
-from tests.providers.conftest import OVERPASS_FAKE_RATE, OVERPASS_TEST_POLICY
+from tests.providers.policies import OVERPASS_FAKE_RATE, OVERPASS_TEST_POLICY
 from tests.providers.test_overpass import HELSINKI_RING
 
 CATEGORIES = ("cafe",)

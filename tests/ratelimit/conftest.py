@@ -6,21 +6,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-import redis
 import redis.asyncio as aioredis
 
 from areafetch.ratelimit import Limiter, LimitPolicy
-from areafetch.ratelimit._keys import LimiterKeys
 from areafetch.redis import create_client
 from tests.helpers import REDIS_URL
-
-
-def delete_limiter_keys(name: str) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.delete(*LimiterKeys.for_name(name).all())
-    finally:
-        client.close()
+from tests.ratelimit.keys import delete_limiter_keys
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from tests.helpers import REDIS_URL
 from tests.ratelimit import _procs
 from tests.ratelimit._analysis import US_PER_S, bound_excess, max_in_window, max_overlap
 from tests.ratelimit._procs import HammerResult, HammerSpec
-from tests.ratelimit.conftest import delete_limiter_keys
+from tests.ratelimit.keys import delete_limiter_keys
 
 T = TypeVar("T")
 

@@ -3,11 +3,10 @@ and the figures are printed as one table at the end of the run (the table in doc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from tests.fakes.fixtures import google_places_fake, helsinki_data, helsinki_pbf, overpass_fake
+from tests.integration.reliability.faults import RECORDS
 
 __all__ = [
     "google_places_fake",
@@ -15,22 +14,6 @@ __all__ = [
     "helsinki_pbf",
     "overpass_fake",
 ]
-
-
-@dataclass
-class FaultRecord:
-    fault: str
-    injected: int
-    jobs_lost: int
-    duplicates: int
-
-
-RECORDS: list[FaultRecord] = []
-
-
-def record_fault(fault: str, *, injected: int, jobs_lost: int, duplicates: int) -> None:
-    """Note one fault scenario's figures (called after the test's assertions passed)."""
-    RECORDS.append(FaultRecord(fault, injected, jobs_lost, duplicates))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -12,7 +12,7 @@ from areafetch.config import Settings
 from areafetch.jobs import TestJobPayload
 from areafetch.queue import Queues, enqueue_test_job, find_job
 from tests.helpers import ProcessFactory, finished, in_state, settings_env
-from tests.integration.reliability.conftest import record_fault
+from tests.integration.reliability.faults import record_fault
 
 pytestmark = pytest.mark.reliability
 

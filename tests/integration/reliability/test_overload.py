@@ -22,7 +22,7 @@ from areafetch.db import create_engine
 from areafetch.db.tables import areas
 from areafetch.queue import Queues
 from tests.helpers import ProcessFactory, eventually, settings_env
-from tests.integration.reliability.conftest import record_fault
+from tests.integration.reliability.faults import record_fault
 
 pytestmark = [pytest.mark.reliability, pytest.mark.load]
 

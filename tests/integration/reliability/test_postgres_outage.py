@@ -19,7 +19,7 @@ from areafetch.db.tables import tiles
 from tests.fakes.expected import expected_osm_keys
 from tests.fakes.overpass import OverpassFake
 from tests.helpers import PostgresServer, ProcessFactory, area_client, eventually, settings_env
-from tests.integration.reliability.conftest import record_fault
+from tests.integration.reliability.faults import record_fault
 from tests.pipeline import (
     CATEGORIES,
     HELSINKI_POLYGON,

@@ -17,7 +17,7 @@ from areafetch.constants import AREAS_QUEUE
 from areafetch.redis import connection_options
 from tests.fakes.overpass import OverpassFake
 from tests.helpers import ProcessFactory, RedisServer, eventually, settings_env
-from tests.integration.reliability.conftest import record_fault
+from tests.integration.reliability.faults import record_fault
 from tests.pipeline import HELSINKI_POLYGON, stored_ids, with_upstreams
 
 pytestmark = pytest.mark.reliability

@@ -14,7 +14,7 @@ from areafetch.config import Settings
 from tests.fakes.expected import expected_osm_keys
 from tests.fakes.overpass import OverpassFake, OverpassFault
 from tests.helpers import ProcessFactory, area_client, settings_env
-from tests.integration.reliability.conftest import record_fault
+from tests.integration.reliability.faults import record_fault
 from tests.pipeline import (
     CATEGORIES,
     HELSINKI_POLYGON,
