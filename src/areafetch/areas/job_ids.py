@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-__all__ = ["fetch_job_id", "finalise_job_id", "plan_job_id"]
+__all__ = ["fetch_job_id", "finalise_job_id", "plan_job_id", "settle_job_id"]
 
 
 def plan_job_id(area_id: uuid.UUID) -> str:
@@ -17,3 +17,9 @@ def finalise_job_id(area_id: uuid.UUID) -> str:
 
 def fetch_job_id(area_id: uuid.UUID, source: str, tile_id: str) -> str:
     return f"{area_id}.{source}.{tile_id}"
+
+
+def settle_job_id(area_id: uuid.UUID) -> str:
+    """A finalise job added on its own (not as a flow's parent) when the flow's finalise failed
+    although every tile was stored (a fetch job failed by BullMQ's stall check after its commit)."""
+    return f"{area_id}.settle"

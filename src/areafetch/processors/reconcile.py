@@ -2,6 +2,11 @@
 re-queued (queued: its plan job was never added, e.g. the web process died between committing the
 area and queueing the job) or failed with the reason (its jobs are gone, e.g. Redis lost its data).
 
+A running area whose flow's finalise job failed is settled too: BullMQ fails a parent when a child
+fails, and its stall check fails a fetch job whose worker died twice while holding it, even after
+the job had stored its tile. When every tile is stored, a finalise job of its own completes the
+area; otherwise the area fails with the finalise job's reason.
+
 Every worker process runs the loop; a short Redis lock lets one of them pass at a time. Re-queueing
 is idempotent (the plan job's id is derived from the area id), so a pass that overlaps a web
 request which is just queueing the job adds nothing twice.
@@ -16,12 +21,13 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
-from areafetch.areas.job_ids import finalise_job_id, plan_job_id
+from areafetch.areas.job_ids import finalise_job_id, plan_job_id, settle_job_id
 from areafetch.db import areas as area_queries
 from areafetch.db.engine import connection, transaction
 from areafetch.errors import ServiceUnavailable
+from areafetch.jobs import FINALISE_AREA_SPEC, AreaRef
 from areafetch.log import get_logger
-from areafetch.queue import Queues, enqueue_area_plan, find_job
+from areafetch.queue import Queues, enqueue, enqueue_area_plan, find_job
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -42,6 +48,7 @@ class Reconciled:
 
     requeued: list[uuid.UUID] = field(default_factory=list)
     failed: list[uuid.UUID] = field(default_factory=list)
+    settled: list[uuid.UUID] = field(default_factory=list)
 
 
 async def reconcile_areas(*, engine: AsyncEngine, queues: Queues, idle_for_s: float) -> Reconciled:
@@ -54,6 +61,11 @@ async def reconcile_areas(*, engine: AsyncEngine, queues: Queues, idle_for_s: fl
     async with connection(engine) as conn:
         candidates = await area_queries.unfinished_areas(conn, idle_for_s=idle_for_s)
     for area_id, state in candidates:
+        finalise = await find_job(queues, finalise_job_id(area_id))
+        if state == "running" and finalise is not None and finalise.state == "failed":
+            await _settle(engine, queues, area_id, finalise.failed_reason or "its finalise job failed")
+            done.settled.append(area_id)
+            continue
         if await _has_job(queues, area_id):
             continue
         if state == "queued":
@@ -68,8 +80,20 @@ async def reconcile_areas(*, engine: AsyncEngine, queues: Queues, idle_for_s: fl
     return done
 
 
+async def _settle(engine: AsyncEngine, queues: Queues, area_id: uuid.UUID, reason: str) -> None:
+    async with connection(engine) as conn:
+        progress = await area_queries.tile_progress(conn, area_id=area_id)
+    if progress and all(done == total for done, total in progress.values()):
+        await enqueue(queues, FINALISE_AREA_SPEC, AreaRef(area_id=area_id), job_id=settle_job_id(area_id))
+        log.warning("area.settled", area_id=str(area_id), finalise_failed=reason[:300])
+        return
+    async with transaction(engine) as conn:
+        await area_queries.fail_area(conn, area_id=area_id, reason=f"a tile could not be fetched: {reason}")
+    log.warning("area.failed_by_its_flow", area_id=str(area_id), reason=reason[:300])
+
+
 async def _has_job(queues: Queues, area_id: uuid.UUID) -> bool:
-    for job_id in (plan_job_id(area_id), finalise_job_id(area_id)):
+    for job_id in (plan_job_id(area_id), finalise_job_id(area_id), settle_job_id(area_id)):
         if await find_job(queues, job_id) is not None:
             return True
     return False
@@ -92,7 +116,12 @@ async def run_reconciler(settings: Settings, *, engine: AsyncEngine, redis: Redi
             except (ServiceUnavailable, RedisError, OSError) as exc:  # a later pass tries again
                 log.warning("reconcile.skipped", error=str(exc)[:300])
                 continue
-            if done.requeued or done.failed:
-                log.info("reconcile.done", requeued=len(done.requeued), failed=len(done.failed))
+            if done.requeued or done.failed or done.settled:
+                log.info(
+                    "reconcile.done",
+                    requeued=len(done.requeued),
+                    failed=len(done.failed),
+                    settled=len(done.settled),
+                )
     finally:
         await queues.close()
