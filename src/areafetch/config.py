@@ -104,7 +104,12 @@ class Settings(BaseSettings):
     stalled_interval_ms: int = Field(
         default=30_000, ge=1000, description="how often stalled jobs are looked for"
     )
-    max_stalled_count: int = Field(default=1, ge=0, description="how often a job may stall before it fails")
+    max_stalled_count: int = Field(
+        default=3,
+        ge=0,
+        description="how often a job may stall (its worker died holding it) before it fails; areafetch's jobs "
+        "are idempotent (a tile's places and done mark commit together), so another worker may take it up again",
+    )
     shutdown_grace_s: float = Field(
         default=30.0, ge=0, description="time jobs in flight get to finish on SIGTERM"
     )
