@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from areafetch.config import Settings
 from areafetch.db import create_engine, migrate
 from areafetch.db.tables import area_places, places
+from areafetch.queue import Queues, find_job
 from tests.fakes.google_places import GooglePlacesFake, GooglePlacesFault
 from tests.fakes.overpass import OverpassFake, OverpassFault
 from tests.helpers import ChildProcess, PostgresServer, ProcessFactory, RedisServer, eventually, settings_env
@@ -179,16 +180,19 @@ async def uninterrupted_runs(
             response = await client.post("/api/areas", json=body)
             assert response.status_code == 202, response.text
             ids[(shape, sources)] = response.json()["area_id"]
-    final = await all_finished(client, sorted(ids.values()))
+    final = await all_finished(client, sorted(ids.values()), settings)
     assert all(area["state"] == "completed" for area in final.values()), final
     found, duplicates = await place_sets(settings, sorted(ids.values()))
     assert duplicates == 0
     return {key: found[area_id] for key, area_id in ids.items()}
 
 
-async def all_finished(client: httpx.AsyncClient, area_ids: list[str]) -> dict[str, dict[str, Any]]:
+async def all_finished(
+    client: httpx.AsyncClient, area_ids: list[str], settings: Settings
+) -> dict[str, dict[str, Any]]:
     """Wait until every area has finished (the reconciler and retries included); stuck ones fail the wait."""
     final: dict[str, dict[str, Any]] = {}
+    shown = [time.monotonic()]
 
     async def finished() -> bool:
         for area_id in area_ids:
@@ -198,10 +202,40 @@ async def all_finished(client: httpx.AsyncClient, area_ids: list[str]) -> dict[s
                 response = await client.get(f"/api/areas/{area_id}")
                 if response.status_code == 200 and response.json()["state"] in ("completed", "failed"):
                     final[area_id] = response.json()
+        if time.monotonic() - shown[0] > 60:  # the log tells stuck areas from a slow backlog
+            shown[0] = time.monotonic()
+            print(f"{time.strftime('%H:%M:%S')} {len(final)}/{len(area_ids)} areas finished", flush=True)
         return len(final) == len(area_ids)
 
-    await eventually(finished, timeout_s=600, interval_s=1.0, what=f"{len(area_ids)} areas to finish")
+    try:
+        await eventually(finished, timeout_s=600, interval_s=1.0, what=f"{len(area_ids)} areas to finish")
+    except AssertionError:
+        raise AssertionError(
+            await unfinished_report(client, [a for a in area_ids if a not in final], settings)
+        ) from None
     return final
+
+
+async def unfinished_report(client: httpx.AsyncClient, area_ids: list[str], settings: Settings) -> str:
+    """What the areas that never finished look like: state, progress, and their jobs in the queue."""
+    states: Counter[str] = Counter()
+    samples: list[str] = []
+    queues = Queues(settings, connection_retries=1)
+    try:
+        for area_id in area_ids:
+            with contextlib.suppress(httpx.TransportError):
+                area = (await client.get(f"/api/areas/{area_id}")).json()
+                states[str(area.get("state"))] += 1
+                if len(samples) < 10:
+                    jobs = {
+                        suffix: (job.state, job.attempts_made, (job.failed_reason or "")[:200])
+                        for suffix in ("plan", "finalise", "settle")
+                        if (job := await find_job(queues, f"{area_id}.{suffix}")) is not None
+                    }
+                    samples.append(f"{area_id}: {area} jobs {jobs}")
+    finally:
+        await queues.close()
+    return f"{len(area_ids)} areas never finished, by state {dict(states)}; e.g.\n" + "\n".join(samples)
 
 
 async def place_sets(
@@ -289,7 +323,7 @@ async def test_soak_with_faults(
             await asyncio.gather(*loops)
             await sampler
             rss_end = {"web": rss_kb(web.pid), "worker": rss_kb(steady.pid)}
-            final = await all_finished(client, sorted(tally.areas))
+            final = await all_finished(client, sorted(tally.areas), settings)
         elapsed_s = time.monotonic() - started
         found, duplicates = await place_sets(settings, sorted(tally.areas))
     finally:
