@@ -9,6 +9,7 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from areafetch.areas.states import FINISHED_STATES
 from areafetch.config import Settings
 from areafetch.db import create_engine
 from areafetch.db.tables import area_places, places, tiles
@@ -81,7 +82,7 @@ async def finished_area(
         area: dict[str, Any] = (await client.get(f"/api/areas/{area_id}")).json()
         if seen is not None:
             seen.append(area["progress"]["tiles_done"])
-        return area if area["state"] in {"completed", "failed"} else None
+        return area if area["state"] in FINISHED_STATES else None
 
     return await eventually(probe, timeout_s=timeout_s, interval_s=0.1, what=f"area {area_id}")
 

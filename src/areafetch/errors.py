@@ -50,6 +50,10 @@ class AreaStateConflict(AreafetchError):
     """An area is in a state that does not allow the operation (delete a running area)."""
 
 
+class AreaCancelled(AreafetchError):
+    """The area was cancelled: its jobs make no more upstream calls."""
+
+
 class AreaNotFound(AreafetchError):
     """No area with this id exists."""
 

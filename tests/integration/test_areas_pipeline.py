@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 import shapely
 
 from areafetch.areas.google_prices import price_usd
+from areafetch.areas.states import FINISHED_STATES
 from areafetch.config import Settings
 from areafetch.ratelimit import Limiter, policy_for
 from areafetch.web.app import create_app
@@ -305,7 +306,7 @@ async def test_a_heavy_cell_is_split_on_the_remark_until_it_fits_and_progress_ne
         async def finished() -> dict[str, Any] | None:
             area: dict[str, Any] = (await client.get(f"/api/areas/{area_id}")).json()
             percents.append(area["progress"]["percent"])
-            return area if area["state"] in {"completed", "failed"} else None
+            return area if area["state"] in FINISHED_STATES else None
 
         area = await eventually(finished, timeout_s=120, interval_s=0.05, what="the area")
 

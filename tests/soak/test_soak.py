@@ -23,6 +23,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from areafetch.areas.states import FINISHED_STATES
 from areafetch.config import Settings
 from areafetch.db import create_engine, migrate
 from areafetch.db.tables import area_places, places
@@ -200,7 +201,7 @@ async def all_finished(
                 continue
             with contextlib.suppress(httpx.TransportError):
                 response = await client.get(f"/api/areas/{area_id}")
-                if response.status_code == 200 and response.json()["state"] in ("completed", "failed"):
+                if response.status_code == 200 and response.json()["state"] in FINISHED_STATES:
                     final[area_id] = response.json()
         if time.monotonic() - shown[0] > 60:  # the log tells stuck areas from a slow backlog
             shown[0] = time.monotonic()

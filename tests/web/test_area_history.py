@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.areas import Place
+from areafetch.areas.states import FINISHED_STATES
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
 from areafetch.db import create_engine
@@ -51,7 +52,7 @@ async def add_area(
             job_id=f"{area_id}.plan",
         )
         values: dict[str, object] = {"state": state}
-        if state in ("completed", "failed"):
+        if state in FINISHED_STATES:
             values["finished_at"] = func.now()
         if created is not None:
             values["created_at"] = created

@@ -6,9 +6,10 @@ from typing import Final, Literal, get_args
 
 __all__ = ["AREA_STATES", "FINISHED_STATES", "UNFINISHED_STATES", "AreaState"]
 
-AreaState = Literal["queued", "planning", "running", "completed", "failed"]
+AreaState = Literal["queued", "planning", "running", "completed", "partial", "failed", "cancelled"]
 AREA_STATES: Final[tuple[AreaState, ...]] = get_args(AreaState)
 UNFINISHED_STATES: Final[tuple[AreaState, ...]] = ("queued", "planning", "running")
 """States in which jobs may still write to the area: it cannot be deleted then."""
-FINISHED_STATES: Final[tuple[AreaState, ...]] = ("completed", "failed")
-"""States an area ends in: nothing more happens to it."""
+FINISHED_STATES: Final[tuple[AreaState, ...]] = ("completed", "partial", "failed", "cancelled")
+"""States an area ends in until it is retried: `partial` when some tiles failed for good and others
+were fetched, `failed` when nothing could be fetched or it was refused before it started."""

@@ -10,25 +10,31 @@ from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from areafetch.areas.states import FINISHED_STATES, UNFINISHED_STATES
-from areafetch.db.tables import area_places, areas, places, tiles
+from areafetch.areas.states import FINISHED_STATES, UNFINISHED_STATES, AreaState
+from areafetch.db.tables import area_places, areas, places, tile_and_cells, tiles
 
 __all__ = [
-    "complete_area",
+    "area_state",
+    "cancel_area",
     "complete_tile",
     "count_places",
     "create_area",
     "delete_area",
     "fail_area",
+    "fail_tile",
+    "failed_tiles",
+    "finish_area",
     "get_area",
     "get_tile",
     "places_bbox",
+    "reopen_failed_tiles",
+    "restore_failed_tiles",
     "start_planning",
     "store_plan",
     "tile_progress",
     "unfinished_areas",
+    "unfinished_tiles",
 ]
-
 
 
 async def create_area(
@@ -89,6 +95,10 @@ async def lock_area_state(conn: AsyncConnection, *, area_id: uuid.UUID) -> str |
     return None if row is None else str(row.state)
 
 
+async def area_state(conn: AsyncConnection, *, area_id: uuid.UUID) -> str | None:
+    return (await conn.execute(select(areas.c.state).where(areas.c.id == area_id))).scalar()
+
+
 async def get_area(conn: AsyncConnection, *, area_id: uuid.UUID) -> dict[str, Any] | None:
     row = (await conn.execute(select(areas).where(areas.c.id == area_id))).first()
     return dict(row._mapping) if row else None
@@ -116,7 +126,7 @@ async def store_plan(
         await conn.execute(statement.on_conflict_do_nothing())
     await conn.execute(
         update(areas)
-        .where(areas.c.id == area_id)
+        .where(areas.c.id == area_id, areas.c.state == "planning")  # not a cancelled one
         .values(state="running", tiles_total=len(units), work_total=float(len(units)))
     )
 
@@ -170,29 +180,127 @@ async def complete_tile(
     return True
 
 
-async def fail_area(
-    conn: AsyncConnection, *, area_id: uuid.UUID, reason: str, tile: tuple[str, str] | None = None
-) -> None:
-    """Mark the area failed with its reason (and the tile that caused it), unless it already finished."""
-    if tile is not None:
-        source, tile_id = tile
-        await conn.execute(
-            update(tiles)
-            .where(tiles.c.area_id == area_id, tiles.c.source == source, tiles.c.tile_id == tile_id)
-            .values(state="failed", failed_reason=reason, updated_at=func.now())
+_UNFINISHED_TILE = ("pending",)
+
+
+async def fail_tile(
+    conn: AsyncConnection, *, area_id: uuid.UUID, source: str, tile_id: str, reason: str
+) -> int:
+    """Mark what a fetch job left unfetched (its tile, or its cells still pending) failed; how many."""
+    result = await conn.execute(
+        update(tiles)
+        .where(tile_and_cells(area_id, source, tile_id), tiles.c.state.in_(_UNFINISHED_TILE))
+        .values(state="failed", failed_reason=reason, updated_at=func.now())
+    )
+    return int(result.rowcount or 0)
+
+
+async def unfinished_tiles(conn: AsyncConnection, *, area_id: uuid.UUID) -> list[tuple[str, str]]:
+    """(source, tile id) of the area's tiles neither done, split nor failed."""
+    rows = await conn.execute(
+        select(tiles.c.source, tiles.c.tile_id).where(
+            tiles.c.area_id == area_id, tiles.c.state.in_(_UNFINISHED_TILE)
         )
-    await conn.execute(
+    )
+    return [(row.source, row.tile_id) for row in rows]
+
+
+async def failed_tiles(conn: AsyncConnection, *, area_id: uuid.UUID) -> list[tuple[str, str, str]]:
+    """(source, tile id, reason) of the area's failed tiles, in order."""
+    rows = await conn.execute(
+        select(tiles.c.source, tiles.c.tile_id, tiles.c.failed_reason)
+        .where(tiles.c.area_id == area_id, tiles.c.state == "failed")
+        .order_by(tiles.c.source, tiles.c.tile_id)
+    )
+    return [(row.source, row.tile_id, row.failed_reason or "") for row in rows]
+
+
+async def fail_area(conn: AsyncConnection, *, area_id: uuid.UUID, reason: str) -> None:
+    """Mark the area failed with its reason, and its unfinished tiles too (a retry takes them up
+    again), unless it already finished."""
+    finished = await conn.execute(
         update(areas)
         .where(areas.c.id == area_id, areas.c.state.not_in(FINISHED_STATES))
         .values(state="failed", failed_reason=reason, finished_at=func.now())
+        .returning(areas.c.id)
     )
+    if finished.first() is not None:
+        await conn.execute(
+            update(tiles)
+            .where(tiles.c.area_id == area_id, tiles.c.state.in_(_UNFINISHED_TILE))
+            .values(state="failed", failed_reason=reason, updated_at=func.now())
+        )
 
 
-async def complete_area(conn: AsyncConnection, *, area_id: uuid.UUID, summary: dict[str, Any]) -> None:
+async def finish_area(
+    conn: AsyncConnection,
+    *,
+    area_id: uuid.UUID,
+    state: AreaState,
+    summary: dict[str, Any],
+    failed_reason: str | None = None,
+) -> None:
+    """End the area in `state` with its summary; a cancelled area stays cancelled."""
+    cancelled = areas.c.state == "cancelled"
     await conn.execute(
         update(areas)
         .where(areas.c.id == area_id)
-        .values(state="completed", summary=summary, finished_at=func.now(), failed_reason=None)
+        .values(
+            state=case((cancelled, areas.c.state), else_=state),
+            summary=summary,
+            finished_at=func.coalesce(areas.c.finished_at, func.now()),
+            failed_reason=case((cancelled, areas.c.failed_reason), else_=failed_reason),
+        )
+    )
+
+
+async def cancel_area(conn: AsyncConnection, *, area_id: uuid.UUID) -> None:
+    """Mark the area cancelled: its jobs make no upstream call from now on."""
+    await conn.execute(
+        update(areas)
+        .where(areas.c.id == area_id)
+        .values(state="cancelled", finished_at=func.now(), failed_reason="cancelled")
+    )
+
+
+async def reopen_failed_tiles(conn: AsyncConnection, *, area_id: uuid.UUID) -> list[tuple[str, str, str]]:
+    """Put the area's failed tiles back to pending and the area back to running, for a retry;
+    (source, tile id, reason) of each tile reopened."""
+    reopened = await failed_tiles(conn, area_id=area_id)
+    if not reopened:
+        return []
+    await conn.execute(
+        update(tiles)
+        .where(tiles.c.area_id == area_id, tiles.c.state == "failed")
+        .values(state="pending", failed_reason=None, updated_at=func.now())
+    )
+    await conn.execute(
+        update(areas)
+        .where(areas.c.id == area_id)
+        .values(state="running", failed_reason=None, finished_at=None, summary=None, started_at=func.now())
+    )
+    return reopened
+
+
+async def restore_failed_tiles(
+    conn: AsyncConnection,
+    *,
+    area_id: uuid.UUID,
+    state: str,
+    reopened: Sequence[tuple[str, str, str]],
+    reason: str | None,
+) -> None:
+    """Undo `reopen_failed_tiles` (the retry could not be queued): tiles, state and reason as before."""
+    for source, tile_id, tile_reason in reopened:
+        await conn.execute(
+            update(tiles)
+            .where(tiles.c.area_id == area_id, tiles.c.source == source, tiles.c.tile_id == tile_id)
+            .values(state="failed", failed_reason=tile_reason)
+        )
+    await conn.execute(
+        update(areas)
+        .where(areas.c.id == area_id)
+        .values(state=state, failed_reason=reason, finished_at=func.now())
     )
 
 
@@ -251,4 +359,3 @@ async def unfinished_areas(conn: AsyncConnection, *, idle_for_s: float) -> list[
         )
     )
     return [(row.id, row.state) for row in rows]
-

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from areafetch.db.tables import areas, tiles
+from areafetch.db.tables import areas, tile_and_cells, tiles
 
 __all__ = ["note_incomplete", "pending_leaves", "split_tile"]
 
@@ -79,15 +79,9 @@ async def pending_leaves(
     conn: AsyncConnection, *, area_id: uuid.UUID, source: str, tile_id: str
 ) -> list[dict[str, Any]]:
     """The tile itself if pending, else its descendants still pending, in id order."""
-    prefix = tile_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
     rows = await conn.execute(
         select(tiles.c.tile_id, tiles.c.geometry, tiles.c.failed_reason)
-        .where(
-            tiles.c.area_id == area_id,
-            tiles.c.source == source,
-            tiles.c.state == "pending",
-            (tiles.c.tile_id == tile_id) | tiles.c.tile_id.like(prefix, escape="\\"),
-        )
+        .where(tile_and_cells(area_id, source, tile_id), tiles.c.state == "pending")
         .order_by(tiles.c.tile_id)
     )
     return [dict(row._mapping) for row in rows]

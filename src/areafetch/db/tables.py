@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -20,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
+from areafetch.areas.states import AREA_STATES
+
 __all__ = [
     "area_places",
     "areas",
@@ -28,6 +33,7 @@ __all__ = [
     "place_density",
     "places",
     "test_job_runs",
+    "tile_and_cells",
     "tiles",
 ]
 
@@ -81,7 +87,7 @@ areas = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("finished_at", DateTime(timezone=True), nullable=True),
-    CheckConstraint("state IN ('queued', 'planning', 'running', 'completed', 'failed')", name="state"),
+    CheckConstraint(f"state IN ({', '.join(repr(state) for state in AREA_STATES)})", name="state"),
 )
 
 # One unit of upstream work: a tile (Overpass, extract) or a circle (Google) of one area and source.
@@ -156,3 +162,13 @@ cell_capacity = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("source", "limits"),
 )
+
+
+def tile_and_cells(area_id: uuid.UUID, source: str, tile_id: str) -> ColumnElement[bool]:
+    """A fetch job's tile and the cells it was split into (ids `tile/0`, `tile/0/3`, ...)."""
+    prefix = tile_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+    return (
+        (tiles.c.area_id == area_id)
+        & (tiles.c.source == source)
+        & ((tiles.c.tile_id == tile_id) | tiles.c.tile_id.like(prefix, escape="\\"))
+    )

@@ -49,6 +49,7 @@ class FetchTileResult(JobModel):
     upstream_calls: int = Field(ge=0)
     splits: int = Field(ge=0, description="tiles or circles split because they hit an upstream limit")
     already_done: bool = Field(default=False, description="a retry found the tile stored already")
+    cancelled: bool = Field(default=False, description="the area was cancelled: no more calls were made")
 
 
 class AreaSummary(JobModel):
@@ -61,6 +62,7 @@ class AreaSummary(JobModel):
     bbox: tuple[float, float, float, float] = Field(description="west, south, east north of the area")
     places_bbox: tuple[float, float, float, float] | None = Field(description="bbox of the places found")
     tiles: int
+    tiles_failed: int = Field(default=0, ge=0, description="tiles that failed for good (a partial area)")
     upstream_calls: int
     duration_s: float
     google_calls_billed: int = Field(default=0, ge=0, description="Nearby Search calls Google billed")

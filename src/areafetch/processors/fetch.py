@@ -16,17 +16,18 @@ from bullmq import UnrecoverableError
 from areafetch.areas import Place
 from areafetch.db import areas as area_queries
 from areafetch.db.places import upsert_area_places
-from areafetch.errors import InvalidArea, UpstreamRejected, UpstreamThrottled
+from areafetch.errors import AreaCancelled, InvalidArea, UpstreamRejected, UpstreamThrottled
 from areafetch.geo import Circle, Tile, contains_many, parse_area
 from areafetch.jobs import FetchTilePayload, FetchTileResult
 from areafetch.metrics import PLACES_WRITTEN
-from areafetch.processors._shared import fail_area, log
+from areafetch.processors._shared import fail_tile, log
 from areafetch.processors.base import JobContext
 from areafetch.processors.google_cover import fetch_circle_region
 from areafetch.processors.overpass_cells import CellTooHeavy, fetch_overpass_cells
 from areafetch.providers import TileTooLarge, extract_place_chunks
 from areafetch.providers.google_places import NearbyResult
 from areafetch.providers.overpass import CellPlaces
+from areafetch.ratelimit import checked_before_each_call
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -57,42 +58,58 @@ async def fetch_tile(payload: FetchTilePayload, ctx: JobContext) -> FetchTileRes
         return FetchTileResult(
             places=tile["places_found"], upstream_calls=tile["upstream_calls"], splits=0, already_done=True
         )
+    if area["state"] == "cancelled":
+        return FetchTileResult(places=0, upstream_calls=0, splits=0, cancelled=True)
     tally = _Tally()
     try:
-        geometry = parse_area(area["geometry"], max_vertices=10**9, max_area_km2=None)
-        categories = tuple(area["categories"])
-        if payload.source == "osm_extract":
-            written = await _store_extract(payload, tile["geometry"], geometry, categories, ctx)
-        elif payload.source == "overpass":
-            cells = await fetch_overpass_cells(
-                payload,
-                geometry,
-                categories,
-                ctx,
-                fetch_cell=lambda cell: _fetch_overpass_cell(cell, categories, ctx),
-                clip=lambda found: _clip(found, geometry),
-            )
-            written, tally.calls, tally.splits = cells.places, cells.calls, cells.splits
-        else:
-            found = await _fetch(payload.source, tile["geometry"], geometry, categories, ctx, tally)
-            async with ctx.resources.engine.begin() as conn:
-                written = await upsert_area_places(
-                    conn, area_id=payload.area_id, places=_clip(found, geometry)
-                )
-                await _complete_tile(conn, payload, places_found=written, upstream_calls=tally.calls)
+        with checked_before_each_call(lambda: _still_wanted(ctx, payload)):
+            written = await _fetch_and_store(payload, tile, area, ctx, tally)
         PLACES_WRITTEN.labels(payload.source).inc(written)
+    except AreaCancelled:
+        log.info("tile.cancelled", area_id=str(payload.area_id), tile=payload.tile_id, calls=tally.calls)
+        return FetchTileResult(places=0, upstream_calls=tally.calls, splits=tally.splits, cancelled=True)
     except (UpstreamRejected, TileTooLarge, InvalidArea) as exc:
-        await fail_area(
-            ctx, payload.area_id, _tile_reason(payload, exc), tile=(payload.source, payload.tile_id)
-        )
+        await fail_tile(ctx, payload, _tile_reason(payload, exc))
         raise UnrecoverableError(_tile_reason(payload, exc)) from exc
     except Exception as exc:
         if ctx.is_last_attempt:
-            await fail_area(
-                ctx, payload.area_id, _tile_reason(payload, exc), tile=(payload.source, payload.tile_id)
-            )
+            await fail_tile(ctx, payload, _tile_reason(payload, exc))
         raise
     return FetchTileResult(places=written, upstream_calls=tally.calls, splits=tally.splits)
+
+
+async def _fetch_and_store(
+    payload: FetchTilePayload, tile: dict[str, Any], area: dict[str, Any], ctx: JobContext, tally: _Tally
+) -> int:
+    geometry = parse_area(area["geometry"], max_vertices=10**9, max_area_km2=None)
+    categories = tuple(area["categories"])
+    if payload.source == "osm_extract":
+        return await _store_extract(payload, tile["geometry"], geometry, categories, ctx)
+    if payload.source == "overpass":
+        cells = await fetch_overpass_cells(
+            payload,
+            geometry,
+            categories,
+            ctx,
+            fetch_cell=lambda cell: _fetch_overpass_cell(cell, categories, ctx),
+            clip=lambda found: _clip(found, geometry),
+        )
+        tally.calls, tally.splits = cells.calls, cells.splits
+        return cells.places
+    found = await _fetch(payload.source, tile["geometry"], geometry, categories, ctx, tally)
+    async with ctx.resources.engine.begin() as conn:
+        written = await upsert_area_places(conn, area_id=payload.area_id, places=_clip(found, geometry))
+        await _complete_tile(conn, payload, places_found=written, upstream_calls=tally.calls)
+    return written
+
+
+async def _still_wanted(ctx: JobContext, payload: FetchTilePayload) -> None:
+    """Raises `AreaCancelled` once the area is cancelled: run after each limiter grant, so no request
+    leaves for a cancelled area."""
+    async with ctx.resources.engine.connect() as conn:
+        state = await area_queries.area_state(conn, area_id=payload.area_id)
+    if state == "cancelled":
+        raise AreaCancelled(f"area {payload.area_id} was cancelled")
 
 
 def _tile_reason(payload: FetchTilePayload, exc: BaseException) -> str:

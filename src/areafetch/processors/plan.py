@@ -30,6 +30,8 @@ async def plan_area_job(payload: AreaRef, ctx: JobContext) -> PlanAreaResult:
     """Cut the area into tiles, check the call budget, store the tiles, add the fetch flow."""
     settings = ctx.resources.settings
     area = await load_area(ctx, payload.area_id)
+    if area["state"] == "cancelled":
+        return PlanAreaResult(tiles=0, upstream_calls={})
     sources: list[Source] = list(area["sources"])
     try:
         async with ctx.resources.engine.begin() as conn:

@@ -1,15 +1,16 @@
-"""Nothing stuck: an area queued, planning or running with no job left to move it is found and
-re-queued (queued: its plan job was never added, e.g. the web process died between committing the
-area and queueing the job) or failed with the reason (its jobs are gone, e.g. Redis lost its data).
+"""Nothing stuck: an unfinished area whose jobs can no longer move it is moved on.
 
-A running area whose flow's finalise job failed is settled too: BullMQ fails a parent when a child
-fails, and its stall check fails a fetch job whose worker died twice while holding it, even after
-the job had stored its tile. When every tile is stored, a finalise job of its own completes the
-area; otherwise the area fails with the finalise job's reason.
+- queued, and its plan job was never added (the web process died between committing the area and
+  queueing the job): the plan job is queued;
+- running, and its flow's finalise job ended without ending the area (it failed: BullMQ's stall
+  check fails a job whose worker died while holding it more often than allowed): a finalise job
+  of its own (`{area}.settle`) ends it, `completed`, `partial` or `failed` by its tiles;
+- otherwise, with every job of it ended or gone (e.g. Redis lost its data, or a plan job failed
+  by the stall check): the area fails with the failed job's reason.
 
 Every worker process runs the loop; a short Redis lock lets one of them pass at a time. Re-queueing
-is idempotent (the plan job's id is derived from the area id), so a pass that overlaps a web
-request which is just queueing the job adds nothing twice.
+is idempotent (the jobs' ids are derived from the area id), so a pass that overlaps a web request
+which is just queueing the job adds nothing twice.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = ["LOST_JOBS_REASON", "Reconciled", "reconcile_areas", "run_reconciler"
 log = get_logger("areafetch.reconcile")
 
 LOST_JOBS_REASON = "its jobs are gone from the queue (Redis lost them); retry the area"
+_ENDED = frozenset({"completed", "failed"})
 
 
 @dataclass
@@ -61,42 +63,30 @@ async def reconcile_areas(*, engine: AsyncEngine, queues: Queues, idle_for_s: fl
     async with connection(engine) as conn:
         candidates = await area_queries.unfinished_areas(conn, idle_for_s=idle_for_s)
     for area_id, state in candidates:
-        finalise = await find_job(queues, finalise_job_id(area_id))
-        if state == "running" and finalise is not None and finalise.state == "failed":
-            await _settle(engine, queues, area_id, finalise.failed_reason or "its finalise job failed")
-            done.settled.append(area_id)
-            continue
-        if await _has_job(queues, area_id):
-            continue
-        if state == "queued":
+        plan, finalise, settle = [
+            await find_job(queues, job_id)
+            for job_id in (plan_job_id(area_id), finalise_job_id(area_id), settle_job_id(area_id))
+        ]
+        if any(job is not None and job.state not in _ENDED for job in (plan, finalise, settle)):
+            continue  # a job will still move it
+        if state == "queued" and plan is None:
             await enqueue_area_plan(queues, area_id)
             done.requeued.append(area_id)
             log.warning("area.requeued", area_id=str(area_id), reason="no plan job")
+        elif state == "running" and finalise is not None and settle is None:
+            await enqueue(queues, FINALISE_AREA_SPEC, AreaRef(area_id=area_id), job_id=settle_job_id(area_id))
+            done.settled.append(area_id)
+            log.warning("area.settled", area_id=str(area_id), finalise=finalise.failed_reason or "")
         else:
+            reason = next(
+                (job.failed_reason for job in (settle, finalise, plan) if job and job.failed_reason),
+                LOST_JOBS_REASON,
+            )
             async with transaction(engine) as conn:
-                await area_queries.fail_area(conn, area_id=area_id, reason=LOST_JOBS_REASON)
+                await area_queries.fail_area(conn, area_id=area_id, reason=reason)
             done.failed.append(area_id)
-            log.warning("area.failed_without_jobs", area_id=str(area_id), state=state)
+            log.warning("area.failed_without_jobs", area_id=str(area_id), state=state, reason=reason[:300])
     return done
-
-
-async def _settle(engine: AsyncEngine, queues: Queues, area_id: uuid.UUID, reason: str) -> None:
-    async with connection(engine) as conn:
-        progress = await area_queries.tile_progress(conn, area_id=area_id)
-    if progress and all(done == total for done, total in progress.values()):
-        await enqueue(queues, FINALISE_AREA_SPEC, AreaRef(area_id=area_id), job_id=settle_job_id(area_id))
-        log.warning("area.settled", area_id=str(area_id), finalise_failed=reason[:300])
-        return
-    async with transaction(engine) as conn:
-        await area_queries.fail_area(conn, area_id=area_id, reason=f"a tile could not be fetched: {reason}")
-    log.warning("area.failed_by_its_flow", area_id=str(area_id), reason=reason[:300])
-
-
-async def _has_job(queues: Queues, area_id: uuid.UUID) -> bool:
-    for job_id in (plan_job_id(area_id), finalise_job_id(area_id), settle_job_id(area_id)):
-        if await find_job(queues, job_id) is not None:
-            return True
-    return False
 
 
 async def run_reconciler(settings: Settings, *, engine: AsyncEngine, redis: Redis, worker: str) -> None:

@@ -1,4 +1,9 @@
-"""An area's BullMQ flow: one finalise job (the parent) over one fetch job per tile (its children)."""
+"""An area's BullMQ flow: one finalise job (the parent) over one fetch job per tile (its children).
+
+A child that fails for good does not fail its parent (`ignoreDependencyOnFailure`): the other tiles
+go on, BullMQ notes the failure in the parent's `:failed` hash, and finalise runs once every child
+has completed or failed, to end the area `completed`, `partial` or `failed`.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,23 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from bullmq import Queue
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from areafetch.areas import fetch_job_id, finalise_job_id
+from areafetch.areas import fetch_job_id, finalise_job_id, plan_job_id
+from areafetch.areas.job_ids import settle_job_id
 from areafetch.config import Settings
 from areafetch.constants import AREAS_QUEUE
+from areafetch.errors import ServiceUnavailable
 from areafetch.jobs import FETCH_TILE_SPEC, FINALISE_AREA_SPEC, AreaRef, FetchTilePayload
-from areafetch.queue.producer import default_job_options
+from areafetch.queue.producer import Queues, default_job_options
 
-__all__ = ["add_area_flow"]
+__all__ = ["add_area_flow", "failed_children", "remove_waiting_area_jobs", "requeue_area_tiles"]
+
+
+def _job_key(prefix: str, job_id: str) -> str:
+    return f"{prefix}:{AREAS_QUEUE}:{job_id}"
 
 
 async def add_area_flow(
@@ -25,9 +38,9 @@ async def add_area_flow(
 
     `flows` is a `bullmq.FlowProducer`."""
     parent_id = finalise_job_id(area_id)
-    if await redis.exists(f"{settings.queue_prefix}:{AREAS_QUEUE}:{parent_id}"):
+    if await redis.exists(_job_key(settings.queue_prefix, parent_id)):
         return
-    child_options = {**default_job_options(settings), "failParentOnFailure": True}
+    child_options = {**default_job_options(settings), "ignoreDependencyOnFailure": True}
     children = [
         {
             "name": FETCH_TILE_SPEC.name,
@@ -48,3 +61,42 @@ async def add_area_flow(
             "children": children,
         }
     )
+
+
+async def failed_children(redis: Redis, settings: Settings, area_id: uuid.UUID) -> dict[str, str]:
+    """Fetch job id -> BullMQ's reason, for each child of the area's flow that failed for good."""
+    key = _job_key(settings.queue_prefix, finalise_job_id(area_id)) + ":failed"
+    raw: dict[bytes | str, bytes | str] = await redis.hgetall(key)
+    return {_text(child).rsplit(":", 1)[-1]: _text(reason) for child, reason in raw.items()}
+
+
+async def remove_waiting_area_jobs(queues: Queues, area_id: uuid.UUID) -> int:
+    """Remove the area's plan job and fetch jobs that have not started (a cancel); jobs in flight
+    are locked and stay. How many were removed."""
+    queue = queues.get(AREAS_QUEUE)
+    try:
+        pending = await queue.client.smembers(queue.toKey(finalise_job_id(area_id)) + ":dependencies")
+        job_ids = [plan_job_id(area_id)] + [_text(key).rsplit(":", 1)[-1] for key in pending]
+        removed = 0
+        for job_id in job_ids:
+            if await queue.getJobState(job_id) in ("waiting", "delayed", "prioritized"):
+                removed += int(await queue.remove(job_id) == 1)
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
+    return removed
+
+
+async def requeue_area_tiles(queues: Queues, area_id: uuid.UUID, tiles: Sequence[tuple[str, str]]) -> None:
+    """A retry: replace the area's finished flow (finalise, its children, and a settling finalise of
+    the reconciler's) with a new one over `tiles`, (source, fetch job's tile id) each."""
+    queue: Queue = queues.get(AREAS_QUEUE)
+    try:
+        for job_id in (finalise_job_id(area_id), settle_job_id(area_id)):
+            await queue.remove(job_id, {"removeChildren": True})
+        await add_area_flow(queues.flows(), queue.client, queues.settings, area_id, tiles)
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, get_args
 
-from bullmq import Job, Queue
+from bullmq import FlowProducer, Job, Queue
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
@@ -86,23 +86,36 @@ class Queues:
         self._settings = settings
         self._connection_retries = connection_retries
         self._queues: dict[str, Queue] = {}
+        self._flows: FlowProducer | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
 
     def get(self, name: str) -> Queue:
         queue = self._queues.get(name)
         if queue is None:
-            options = {
-                "prefix": self._settings.queue_prefix,
-                # A client of our own (not bullmq's 20 retries of up to 20 s): producers answer
-                # HTTP requests and must fail fast while Redis is down.
-                "connection": create_client(
-                    self._settings.redis_url,
-                    socket_timeout_s=self._settings.redis_socket_timeout_s,
-                    retries=self._connection_retries,
-                ),
-                "defaultJobOptions": default_job_options(self._settings),
-            }
+            options = {**self._options(), "defaultJobOptions": default_job_options(self._settings)}
             queue = self._queues[name] = Queue(name, options)
         return queue
+
+    def flows(self) -> FlowProducer:
+        """The flow producer, to add a parent job with its children at once."""
+        if self._flows is None:
+            self._flows = FlowProducer(self._options())
+        return self._flows
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "prefix": self._settings.queue_prefix,
+            # A client of our own (not bullmq's 20 retries of up to 20 s): producers answer
+            # HTTP requests and must fail fast while Redis is down.
+            "connection": create_client(
+                self._settings.redis_url,
+                socket_timeout_s=self._settings.redis_socket_timeout_s,
+                retries=self._connection_retries,
+            ),
+        }
 
     @property
     def redis_label(self) -> str:
@@ -112,6 +125,9 @@ class Queues:
         queues, self._queues = list(self._queues.values()), {}
         for queue in queues:
             await queue.close()
+        flows, self._flows = self._flows, None
+        if flows is not None:
+            await flows.close()
 
 
 async def enqueue(
