@@ -33,8 +33,10 @@ from areafetch.db import create_engine
 from areafetch.jobs import TestJobPayload
 from areafetch.queue import Queues, enqueue_test_job
 from tests.fakes.fixtures import TEST_USER_AGENT
+from tests.fakes.google_places import GooglePlacesFake, GooglePlacesFault
 from tests.fakes.overpass import OverpassFake
 from tests.helpers import ProcessFactory, settings_env
+from tests.pipeline import with_upstreams
 
 # A small block of central Helsinki, inside the test extract: a few Overpass tiles at 0.05 km².
 KAMPPI: dict[str, Any] = {
@@ -237,6 +239,35 @@ async def test_submit_wait_shows_progress_until_the_area_completes_and_prints_it
     assert "duration (s)" in output
     assert overpass_fake.rejections() == []
     print(f"submit --wait: {tiles} tiles, {summary['upstream_calls']} calls, {elapsed_s:.1f} s")
+
+
+async def test_submit_wait_of_a_partial_area_prints_each_failed_tile_and_exits_3(
+    cli_settings: Settings,
+    processes: ProcessFactory,
+    google_places_fake: GooglePlacesFake,
+    tmp_path: Path,
+) -> None:
+    settings = with_upstreams(cli_settings, google=google_places_fake)
+    google_places_fake.inject(GooglePlacesFault(kind="http_error", status=403, count=10_000))
+    env = settings_env(settings)
+    await processes.worker(env)
+    _, base_url = await processes.web(env)
+    path = write_json(tmp_path / "kamppi.geojson", FEATURE)
+
+    code, output = await run_cli(
+        "submit", str(path), "--source", "osm_extract", "--source", "google_places",
+        "--category", "cafe", "--wait", "--api-url", base_url, env=env,
+    )  # fmt: skip
+
+    assert code == 3, output
+    found = re.search(r"area_id ([0-9a-f-]{36})", output)
+    assert found, output
+    assert f"area {found[1]} partial" in output
+    assert "places in kamppi" in output  # the extract's places are there
+    assert re.search(r"\d+ failed tile\(s\)", output), output
+    assert "google_places" in output
+    assert "google places 403" in output
+    assert f"POST /api/areas/{found[1]}/retry" in output
 
 
 def _by_category(summary: dict[str, Any]) -> dict[str, dict[str, int]]:

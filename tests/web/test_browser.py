@@ -98,3 +98,39 @@ async def test_submit_an_area_and_watch_it_complete_in_the_browser(
     print(
         "browser steps (s since start):", {name: round(at, 1) for name, at in steps.items()}, "places:", count
     )
+
+
+async def test_cancel_an_area_from_its_page(area_settings: Settings, processes: ProcessFactory) -> None:
+    """No worker runs: the area stays queued until its page's Cancel button ends it."""
+    import httpx
+    from playwright.async_api import async_playwright, expect
+
+    _, base_url = await processes.web(settings_env(area_settings))
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        body = {
+            "name": "to cancel",
+            "area": HELSINKI_POLYGON,
+            "sources": ["osm_extract"],
+            "categories": ["cafe"],
+        }
+        response = await client.post("/api/areas", json=body)
+        assert response.status_code == 202, response.text
+        area_id = response.json()["area_id"]
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = await browser.new_page()
+            page.set_default_timeout(15_000)
+            await page.route("https://tile.openstreetmap.org/**", lambda route: route.abort())
+            await page.goto(f"{base_url}/areas/{area_id}")
+            await expect(page.locator("#state")).to_have_text("queued")
+            await expect(page.get_by_role("button", name="Retry failed tiles")).to_be_hidden()
+            await page.get_by_role("button", name="Cancel").click()
+            await expect(page.locator("#state")).to_have_text("cancelled")
+            await expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
+        finally:
+            await browser.close()

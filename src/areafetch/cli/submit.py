@@ -40,6 +40,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_PARTIAL = 3  # some tiles failed for good; the places of the others are stored
 
 _POLYGONS = ("Polygon", "MultiPolygon")
 
@@ -364,14 +365,30 @@ async def _submit_and_follow(
         area = await _wait(
             client, area_id, console=err_console, poll_interval_s=poll_interval_s, timeout_s=timeout_s
         )
-    if area["state"] == "failed":
+    state = area["state"]
+    if state in ("failed", "cancelled"):
         reason = escape(str(area.get("failed_reason") or "no reason given"))
-        err_console.print(f"[bold red]area {area_id} failed:[/] {reason}", highlight=False)
+        err_console.print(f"[bold red]area {area_id} {state}:[/] {reason}", highlight=False)
+        _print_failed_tiles(err_console, area)
         return EXIT_FAILED
-    console.print(f"area {area_id} completed")
+    console.print(f"area {area_id} {state}")
     for table in summary_tables(area):
         console.print(table)
+    if state == "partial":
+        _print_failed_tiles(err_console, area)
+        err_console.print(f"retry the failed tiles: POST /api/areas/{area_id}/retry", highlight=False)
+        return EXIT_PARTIAL
     return EXIT_OK
+
+
+def _print_failed_tiles(console: Console, area: dict[str, Any]) -> None:
+    failed: list[dict[str, str]] = area.get("failed_tiles") or []
+    if not failed:
+        return
+    table = Table("source", "tile", "reason", title=f"{len(failed)} failed tile(s)", title_justify="left")
+    for tile in failed:
+        table.add_row(tile["source"], tile["tile_id"], tile["reason"])
+    console.print(table)
 
 
 def run_submit(

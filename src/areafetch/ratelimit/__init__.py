@@ -10,6 +10,7 @@ Usage::
 """
 
 from areafetch.ratelimit.backoff import pause_duration_s
+from areafetch.ratelimit.gate import checked_before_each_call
 from areafetch.ratelimit.limiter import Limiter
 from areafetch.ratelimit.models import Grant, LimiterStatus
 from areafetch.ratelimit.policy import LimitPolicy, policy_for
@@ -19,6 +20,7 @@ __all__ = [
     "LimitPolicy",
     "Limiter",
     "LimiterStatus",
+    "checked_before_each_call",
     "pause_duration_s",
     "policy_for",
 ]

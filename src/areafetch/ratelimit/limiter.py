@@ -45,6 +45,7 @@ from areafetch.ratelimit import gcra
 from areafetch.ratelimit._keys import LimiterKeys
 from areafetch.ratelimit._lease import LeaseKeeper
 from areafetch.ratelimit._scripts import scripts_for
+from areafetch.ratelimit.gate import run_check_before_call
 from areafetch.ratelimit.models import Grant, LimiterStatus
 
 if TYPE_CHECKING:
@@ -347,6 +348,11 @@ class _Acquisition:
         grant, self._keeper = await self._limiter._enter(self._max_wait_s)
         self._lease_id = grant.lease_id
         LIMITER_WAIT.labels(self._limiter._metrics_label).observe(grant.waited_s)
+        try:
+            await run_check_before_call()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
         return grant
 
     async def __aexit__(

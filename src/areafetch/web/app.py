@@ -14,7 +14,18 @@ from areafetch.log import configure_logging
 from areafetch.web.access import BodyLimitMiddleware, document_access
 from areafetch.web.deps import submit_slot
 from areafetch.web.errors import install_error_handlers
-from areafetch.web.routes import area_events, areas, categories, estimate, health, jobs, pages, places, queues
+from areafetch.web.routes import (
+    area_actions,
+    area_events,
+    areas,
+    categories,
+    estimate,
+    health,
+    jobs,
+    pages,
+    places,
+    queues,
+)
 from areafetch.web.routes import metrics as metrics_routes
 from areafetch.web.state import AppState
 
@@ -44,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(categories.router)
     app.include_router(estimate.router)  # before areas: /api/areas/estimate is not an area id
     app.include_router(areas.router)
+    app.include_router(area_actions.router)
     app.include_router(area_events.router)
     app.include_router(places.router)
     app.include_router(queues.router)

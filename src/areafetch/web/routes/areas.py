@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.areas import Source, plan_job_id, unconfigured_reason
 from areafetch.areas.categories import CATEGORIES, MAX_INCLUDED_TYPES, google_types
-from areafetch.areas.states import UNFINISHED_STATES, AreaState
+from areafetch.areas.states import AREA_STATES, UNFINISHED_STATES, AreaState
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
 from areafetch.db.area_reads import AreaFilter, AreaOverview, list_areas
@@ -102,13 +102,22 @@ class AreaProgress(BaseModel):
     by_source: dict[str, SourceProgress]
 
 
+class FailedTile(BaseModel):
+    source: str
+    tile_id: str
+    reason: str
+
+
 class AreaPublic(BaseModel):
     id: uuid.UUID
     name: str
-    state: str = Field(description="queued, planning, running, completed or failed")
+    state: AreaState = Field(description=", ".join(AREA_STATES))
     progress: AreaProgress
     summary: AreaSummary | None
     failed_reason: str | None
+    failed_tiles: list[FailedTile] = Field(
+        description="tiles that failed for good, each with its source and reason (a partial area)"
+    )
     job_id: str | None
     sources: list[str]
     categories: list[str]
@@ -188,9 +197,7 @@ async def list_areas_route(
         found = await list_areas(conn, limit=limit + 1, where=where)
     page = found[:limit]
     more = len(found) > limit
-    return AreaPage(
-        areas=page, next_cursor=_encode_cursor(page[-1]) if more else None
-    )
+    return AreaPage(areas=page, next_cursor=_encode_cursor(page[-1]) if more else None)
 
 
 _WHEN = "ISO 8601 date and time, e.g. 2026-12-04T12:00:00Z (UTC when no offset is given)"
@@ -261,7 +268,11 @@ async def read_area(conn: AsyncConnection, area_id: uuid.UUID) -> AreaPublic:
             source: SourceProgress(done=done, total=all_) for source, (done, all_) in per_source.items()
         },
     )
-    return AreaPublic.model_validate({**area, "progress": progress})
+    failed = [
+        FailedTile(source=source, tile_id=tile_id, reason=reason)
+        for source, tile_id, reason in await area_queries.failed_tiles(conn, area_id=area_id)
+    ]
+    return AreaPublic.model_validate({**area, "progress": progress, "failed_tiles": failed})
 
 
 def _percent(area: dict[str, Any]) -> float:

@@ -18,7 +18,26 @@
     body.replaceChildren(...Object.entries(p.by_source).map(([source, s]) => areafetch.row([source, s.done, s.total])));
   }
 
+  const unfinished = ["queued", "planning", "running"];
+
+  function showActions(area) {
+    document.getElementById("cancel").hidden = !unfinished.includes(area.state);
+    document.getElementById("retry").hidden = !(["partial", "failed"].includes(area.state) && (area.failed_tiles || []).length);
+    const failed = area.failed_tiles || [];
+    document.getElementById("failed-tiles").hidden = !failed.length;
+    document.querySelector("#failed-tiles tbody").replaceChildren(...failed.map((t) => areafetch.row([t.source, t.tile_id, t.reason])));
+  }
+
+  async function act(action) {
+    const response = await areafetch.api(`/api/areas/${areaId}/${action}`, { method: "POST" });
+    if (response.ok) { window.location.reload(); return; }
+    document.getElementById("action-error").textContent = (await response.json()).detail;
+  }
+  document.getElementById("cancel").addEventListener("click", () => act("cancel"));
+  document.getElementById("retry").addEventListener("click", () => act("retry"));
+
   async function showResults(area) {
+    showActions(area);
     document.getElementById("summary").textContent = area.summary ? JSON.stringify(area.summary, null, 2) : (area.failed_reason || "no summary");
     const response = await areafetch.api(`/api/areas/${areaId}/places?limit=10000`);
     const data = await response.json();
@@ -48,7 +67,7 @@
       const area = await response.json();
       if (!response.ok) { document.getElementById("failed-reason").textContent = area.detail; return; }
       showProgress(area);
-      if (["completed", "failed"].includes(area.state)) showResults(area); else setTimeout(poll, 1000);
+      if (["completed", "partial", "failed", "cancelled"].includes(area.state)) showResults(area); else setTimeout(poll, 1000);
     };
     poll();
   }
