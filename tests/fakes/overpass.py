@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import ipaddress
 import itertools
 import json
@@ -68,8 +69,8 @@ from tests.fakes._server import (
     running_fake,
     serve_forever,
 )
-from tests.fakes.extract import OsmData, load_osm_data
-from tests.fakes.overpass_ql import Program, QLError, parse, render_element, run, scan_boxes
+from tests.fakes.extract import OsmData, OsmElement, load_osm_data
+from tests.fakes.overpass_ql import Out, Program, QLError, parse, render_element, run, scan_boxes
 
 GENERATOR = "Overpass API (fake)"
 COPYRIGHT = (
@@ -98,6 +99,29 @@ TOO_BUSY_MESSAGE = (
     "runtime error: open64: 0 Success /osm3s_osm_base Dispatcher_Client::request_read_and_idx::timeout. "
     "The server is probably too busy to handle your request."
 )
+
+
+class OsmEdits(BaseModel):
+    """Edits mappers made since the extract: what a later query sees (a refresh finds them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deleted: tuple[str, ...] = Field(default=(), description='"node/123", ...: gone from the answers')
+    renamed: dict[str, str] = Field(default_factory=dict, description='"node/123" -> its new name tag')
+    moved_north_m: dict[str, float] = Field(default_factory=dict, description='"node/123" -> metres north')
+
+    def apply(self, printed: list[tuple[OsmElement, Out]]) -> list[tuple[OsmElement, Out]]:
+        edited = []
+        for element, out in printed:
+            key = f"{element.type}/{element.id}"
+            if key in self.deleted:
+                continue
+            if key in self.renamed:
+                element = dataclasses.replace(element, tags={**element.tags, "name": self.renamed[key]})
+            if key in self.moved_north_m:
+                element = dataclasses.replace(element, lat=element.lat + self.moved_north_m[key] / 111_320.0)
+            edited.append((element, out))
+        return edited
 
 
 class OverpassSettings(BaseModel):
@@ -133,6 +157,7 @@ class OverpassSettings(BaseModel):
     cooldown_factor: float = Field(
         default=0.0, ge=0, description="after a query its slot stays taken for this times its run time"
     )
+    edits: OsmEdits = Field(default_factory=OsmEdits, description="OSM edits since the extract")
 
     @classmethod
     def costed(cls, *, time_scale: float = 1.0, **overrides: Any) -> OverpassSettings:
@@ -360,7 +385,7 @@ class OverpassApp:
                 await anyio.sleep(fault.delay_s)
             if settings.latency_s:
                 await anyio.sleep(settings.latency_s)
-            printed = run(self.data, program)
+            printed = settings.edits.apply(run(self.data, program))
             elements = [render_element(element, out) for element, out in printed]
             line = program.first_query_line
             detail: dict[str, Any] = {"query": text[:2000]}

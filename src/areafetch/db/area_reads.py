@@ -28,6 +28,7 @@ class AreaOverview(BaseModel):
     id: uuid.UUID
     name: str
     state: str
+    run: int = 1
     sources: list[str]
     categories: list[str]
     area_km2: float
@@ -89,6 +90,7 @@ async def list_areas(conn: AsyncConnection, *, limit: int, where: AreaFilter) ->
             areas.c.id,
             areas.c.name,
             areas.c.state,
+            areas.c.run,
             areas.c.sources,
             areas.c.categories,
             areas.c.area_km2,
@@ -110,6 +112,7 @@ async def list_areas(conn: AsyncConnection, *, limit: int, where: AreaFilter) ->
             id=row.id,
             name=row.name,
             state=row.state,
+            run=row.run,
             sources=list(row.sources),
             categories=list(row.categories),
             area_km2=float(row.area_km2),

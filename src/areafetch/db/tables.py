@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
@@ -32,6 +34,7 @@ __all__ = [
     "metadata",
     "place_density",
     "places",
+    "run_places",
     "test_job_runs",
     "tile_and_cells",
     "tiles",
@@ -84,10 +87,21 @@ areas = Table(
     Column("work_total", Float, nullable=False, server_default="0"),
     Column("work_done", Float, nullable=False, server_default="0"),
     Column("summary", JSONB, nullable=True),
+    # Runs (migration 0009): a refresh is an area of its own, numbered under the first run.
+    Column("refresh_of", UUID(as_uuid=True), nullable=True),
+    Column("run", Integer, nullable=False, server_default="1"),
+    Column("refresh_every", String(100), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("finished_at", DateTime(timezone=True), nullable=True),
     CheckConstraint(f"state IN ({', '.join(repr(state) for state in AREA_STATES)})", name="state"),
+    Index(
+        "ix_areas_refresh_of_run",
+        "refresh_of",
+        "run",
+        unique=True,
+        postgresql_where=text("refresh_of IS NOT NULL"),
+    ),
 )
 
 # One unit of upstream work: a tile (Overpass, extract) or a circle (Google) of one area and source.
@@ -133,6 +147,20 @@ area_places = Table(
     metadata,
     Column("area_id", UUID(as_uuid=True), nullable=False),
     Column("place_id", BigInteger, nullable=False),
+    PrimaryKeyConstraint("area_id", "place_id"),
+)
+
+# Each place as a run of an area saw it (migration 0009), to tell what changed between two runs.
+run_places = Table(
+    "run_places",
+    metadata,
+    Column("area_id", UUID(as_uuid=True), ForeignKey("areas.id", ondelete="CASCADE"), nullable=False),
+    Column("place_id", BigInteger, nullable=False),
+    Column("name", Text, nullable=True),
+    Column("category", String(64), nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("attributes_md5", String(32), nullable=False),
     PrimaryKeyConstraint("area_id", "place_id"),
 )
 

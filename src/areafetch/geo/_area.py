@@ -362,3 +362,9 @@ def _ring(raw: Any, path: str) -> list[tuple[float, float]]:
     if ring[0] != ring[-1]:
         raise InvalidArea(f"{path}: ring is not closed (first position {ring[0]} != last {ring[-1]})")
     return ring
+
+
+def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Geodesic distance in metres between two points (WGS84)."""
+    _, _, metres = WGS84.inv(lon1, lat1, lon2, lat2)
+    return float(metres)

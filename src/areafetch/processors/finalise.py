@@ -20,6 +20,7 @@ from areafetch.areas import fetch_job_id
 from areafetch.areas.google_prices import price_usd
 from areafetch.areas.states import AreaState
 from areafetch.db import areas as area_queries
+from areafetch.db.runs import snapshot_run_places
 from areafetch.jobs import AreaRef, AreaSummary
 from areafetch.processors._shared import log
 from areafetch.processors.base import JobContext
@@ -43,6 +44,7 @@ async def finalise_area(payload: AreaRef, ctx: JobContext) -> AreaSummary:
             await _fail_unfinished_tiles(conn, payload.area_id, job_failures)
         failed = await area_queries.failed_tiles(conn, area_id=payload.area_id)
         progress = await area_queries.tile_progress(conn, area_id=payload.area_id)
+        await snapshot_run_places(conn, area_id=payload.area_id)  # what the next run is compared with
         counts = await area_queries.count_places(conn, area_id=payload.area_id)
         summary = _summary(area, counts, await area_queries.places_bbox(conn, area_id=payload.area_id))
         google_calls = (await area_queries.calls_by_source(conn, area_id=payload.area_id)).get(

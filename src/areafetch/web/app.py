@@ -17,6 +17,7 @@ from areafetch.web.errors import install_error_handlers
 from areafetch.web.routes import (
     area_actions,
     area_events,
+    area_runs,
     areas,
     categories,
     estimate,
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(estimate.router)  # before areas: /api/areas/estimate is not an area id
     app.include_router(areas.router)
     app.include_router(area_actions.router)
+    app.include_router(area_runs.router)
     app.include_router(area_events.router)
     app.include_router(places.router)
     app.include_router(queues.router)

@@ -21,6 +21,7 @@ from areafetch.areas.categories import CATEGORIES, MAX_INCLUDED_TYPES, google_ty
 from areafetch.areas.states import AREA_STATES, UNFINISHED_STATES, AreaState
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
+from areafetch.db import runs as run_queries
 from areafetch.db.area_reads import AreaFilter, AreaOverview, list_areas
 from areafetch.db.engine import connection, transaction
 from areafetch.errors import AreaNotFound, AreaStateConflict, InvalidArea, InvalidField, ServiceUnavailable
@@ -119,6 +120,9 @@ class AreaPublic(BaseModel):
         description="tiles that failed for good, each with its source and reason (a partial area)"
     )
     job_id: str | None
+    run: int = Field(description="1 for the area as submitted, then one more per refresh")
+    refresh_of: uuid.UUID | None = Field(description="the first run's area id; None for the first run")
+    refresh_every: str | None = Field(description="its schedule: seconds between runs, or a cron expression")
     sources: list[str]
     categories: list[str]
     area_km2: float
@@ -234,15 +238,22 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     responses={404: {"description": "no such area"}, 409: {"description": "the area is still running"}},
 )
 async def delete_area(area_id: AreaId, engine: EngineDep, _token: WriteAccessDep) -> Response:
-    """Delete a finished area, its links, and the places no other area links to."""
+    """Delete a finished area, its links, and the places no other area links to; the first run of
+    an area takes its later runs with it."""
     async with transaction(engine) as conn:
-        state = await area_queries.lock_area_state(conn, area_id=area_id)
-        if state is None:
+        runs = await run_queries.series(conn, area_id=area_id, lock=True)
+        if not runs:
             raise AreaNotFound(f"no area with id {area_id}")
-        if state in UNFINISHED_STATES:
-            raise AreaStateConflict(f"area {area_id} is {state}; it can be deleted once it has finished")
-        await area_queries.purge_places_of_only(conn, area_id=area_id)
-        await area_queries.delete_area(conn, area_id=area_id)
+        doomed = runs if runs[0]["id"] == area_id else [run for run in runs if run["id"] == area_id]
+        for run in doomed:
+            if run["state"] in UNFINISHED_STATES:
+                raise AreaStateConflict(
+                    f"run {run['run']} of area {runs[0]['id']} is {run['state']}; "
+                    "it can be deleted once it has finished"
+                )
+        for run in reversed(doomed):  # the latest first: a place a later run shares stays for the earlier
+            await area_queries.purge_places_of_only(conn, area_id=run["id"])
+            await area_queries.delete_area(conn, area_id=run["id"])
     return Response(status_code=204)
 
 
