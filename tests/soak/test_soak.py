@@ -289,6 +289,9 @@ async def test_soak_with_faults(
                 "reconcile_after_s": 60.0,
                 "submit_burst": 100_000,
                 "cpu_workers": 1,
+                # The shipped cell size (area_settings' 0.08 km² made each small area ~8 Overpass
+                # calls: 85 a minute against the limiter's 108, a backlog that grew all the soak).
+                "overpass_max_tile_km2": Settings.model_fields["overpass_max_tile_km2"].default,
             }
         )
         env = settings_env(settings)
