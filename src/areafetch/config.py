@@ -213,6 +213,11 @@ class Settings(BaseSettings):
         description="largest Overpass cell before any split: an area this small is one call; a cell the "
         "server finds too heavy is split on its evidence (see Overpass)",
     )
+    min_refresh_interval_s: int = Field(
+        default=3600,
+        ge=1,
+        description="an area's `refresh_every` may not start runs closer together than this (seconds)",
+    )
     max_upstream_calls_per_job: int = Field(
         default=2_000, ge=1, description="an area planned to need more calls is refused before it starts"
     )

@@ -134,3 +134,55 @@ async def test_cancel_an_area_from_its_page(area_settings: Settings, processes: 
             await expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
         finally:
             await browser.close()
+
+
+async def test_refresh_an_area_from_its_page_and_see_its_runs_and_changes(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    import httpx
+    from playwright.async_api import async_playwright, expect
+
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        update={"overpass_max_tile_km2": Settings.model_fields["overpass_max_tile_km2"].default}
+    )
+    env = settings_env(settings)
+    await processes.worker(env)
+    _, base_url = await processes.web(env)
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        body = {"name": "runs", "area": HELSINKI_POLYGON, "sources": ["overpass"], "categories": ["cafe"]}
+        area_id = (await client.post("/api/areas", json=body)).json()["area_id"]
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = await browser.new_page()
+            page.set_default_timeout(30_000)
+            await page.route("https://tile.openstreetmap.org/**", lambda route: route.abort())
+            await page.goto(f"{base_url}/areas/{area_id}")
+            await expect(page.locator("#state")).to_have_text("completed")
+            overpass_fake.configure(edits={"renamed": {_first_cafe(): "Uusi nimi"}})
+            await page.get_by_role("button", name="Refresh now").click()
+            await page.wait_for_url(lambda url: area_id not in url)
+            await expect(page.locator("#state")).to_have_text("completed")
+            await expect(page.locator("#runs tbody tr")).to_have_count(2)
+            await expect(page.locator("#changes-counts")).to_have_text("0 added, 0 removed, 1 changed")
+            await expect(page.locator("#changes-table tbody")).to_contain_text("Uusi nimi")
+            await page.screenshot(path=ARTIFACTS / "browser-4-runs.png", full_page=True)
+        finally:
+            await browser.close()
+
+
+def _first_cafe() -> str:
+    import shapely
+
+    from tests.fakes.expected import expected_osm_places
+
+    cafe = next(
+        e
+        for e in expected_osm_places(shapely.geometry.shape(HELSINKI_POLYGON), ["amenity=cafe"])
+        if e.tags.get("name")
+    )
+    return f"{cafe.type}/{cafe.id}"

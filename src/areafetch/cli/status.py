@@ -28,6 +28,7 @@ from areafetch.db.engine import connection
 from areafetch.errors import ServiceUnavailable
 from areafetch.queue import JOB_STATES, Queues
 from areafetch.queue.admin import WorkerInfo, connected_workers
+from areafetch.queue.schedules import RefreshSchedule, refresh_schedules
 from areafetch.ratelimit import Limiter, LimiterStatus, policy_for
 from areafetch.redaction import redacted_url
 from areafetch.redis import create_client
@@ -56,6 +57,7 @@ class StatusReport:
     workers: list[WorkerInfo] = field(default_factory=list)
     limiters: list[LimiterStatus] = field(default_factory=list)
     areas: list[AreaOverview] = field(default_factory=list)
+    schedules: list[RefreshSchedule] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     redis_read: bool = False
     database_read: bool = False
@@ -82,6 +84,7 @@ async def _read_redis(settings: Settings, report: StatusReport) -> None:
             counts = await queue.getJobCounts(*JOB_STATES)
             report.queues.append(QueueStatus(name, {k: int(v) for k, v in counts.items()}))
         report.workers = await connected_workers(queues)
+        report.schedules = await refresh_schedules(queues)
         for upstream in RATE_LIMITED_SOURCES:
             limiter = Limiter(
                 client, upstream, policy_for(settings, upstream), namespace=settings.limiter_namespace
@@ -130,6 +133,8 @@ def render_status(report: StatusReport, console: Console) -> None:
     sections: list[_Section] = []
     if report.redis_read:
         sections += [_queues_section(report), _limiters_section(report), _workers_section(report)]
+        if report.schedules:
+            sections.append(_schedules_section(report))
     if report.database_read:
         sections.append(_areas_section(report))
     for section in sections:
@@ -260,6 +265,19 @@ def _workers_section(report: StatusReport) -> _Section:
     return _Section("workers", columns, rows, caption=None if report.workers else "no worker connected")
 
 
+def _schedules_section(report: StatusReport) -> _Section:
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("area", "left"),
+        ("every", "left"),
+        ("next run", "left"),
+    )
+    rows = [
+        (str(s.area_id), escape(s.every), "-" if s.next_at is None else _clock(s.next_at))
+        for s in report.schedules
+    ]
+    return _Section("refresh schedules", columns, rows)
+
+
 def _areas_section(report: StatusReport) -> _Section:
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("area", "left"),
@@ -275,8 +293,10 @@ def _areas_section(report: StatusReport) -> _Section:
     rows = []
     for area in report.areas:
         state = area.state
-        if area.state == "failed" and area.failed_reason:
-            state = f"failed: {area.failed_reason[:60]}"
+        if area.state in ("failed", "partial") and area.failed_reason:
+            state = f"{area.state}: {area.failed_reason[:60]}"
+        if area.run > 1:
+            state = f"run {area.run} {state}"
         rows.append(
             (
                 str(area.id),

@@ -48,9 +48,11 @@ async def create_area(
     sources: Sequence[str],
     categories: Sequence[str],
     job_id: str,
+    refresh_every: str | None = None,
 ) -> None:
     await conn.execute(
         insert(areas).values(
+            refresh_every=refresh_every,
             id=area_id,
             name=name,
             geometry=geometry,

@@ -10,10 +10,14 @@ from typing import Any
 from sqlalchemy import Text, cast, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from areafetch.areas.job_ids import plan_job_id
+from areafetch.areas.states import UNFINISHED_STATES
 from areafetch.db.tables import area_places, areas, places, run_places
+from areafetch.errors import AreaNotFound, AreaStateConflict
 
 __all__ = [
     "PlaceDelta",
+    "begin_next_run",
     "create_run",
     "place_deltas",
     "run_of",
@@ -39,6 +43,27 @@ async def series(conn: AsyncConnection, *, area_id: uuid.UUID, lock: bool = Fals
     if lock:
         await conn.execute(select(areas.c.id).where(areas.c.id == first).with_for_update())
     return await runs_of(conn, first_id=first)
+
+
+async def begin_next_run(
+    conn: AsyncConnection, *, area_id: uuid.UUID, new_id: uuid.UUID
+) -> tuple[uuid.UUID, int]:
+    """Add the next run of the area's series as `new_id`, queued: (first run's id, its number).
+
+    Raises:
+        AreaNotFound: no such area.
+        AreaStateConflict: a run of the series is still going (one run at a time).
+    """
+    runs = await series(conn, area_id=area_id, lock=True)
+    if not runs:
+        raise AreaNotFound(f"no area with id {area_id}")
+    first, latest = runs[0], runs[-1]
+    if latest["state"] in UNFINISHED_STATES:
+        raise AreaStateConflict(
+            f"run {latest['run']} of area {first['id']} is {latest['state']}; one run at a time"
+        )
+    await create_run(conn, first=first, run=latest["run"] + 1, area_id=new_id, job_id=plan_job_id(new_id))
+    return first["id"], latest["run"] + 1
 
 
 async def runs_of(conn: AsyncConnection, *, first_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -8,11 +8,13 @@ from areafetch.jobs.areas import (
     FETCH_TILE_SPEC,
     FINALISE_AREA_SPEC,
     PLAN_AREA_SPEC,
+    REFRESH_AREA_SPEC,
     AreaRef,
     AreaSummary,
     FetchTilePayload,
     FetchTileResult,
     PlanAreaResult,
+    RefreshResult,
 )
 from areafetch.jobs.base import JobModel, JobSpec, describe_validation_error
 from areafetch.jobs.test_job import TEST_JOB_SPEC, TestJobPayload, TestJobResult
@@ -22,6 +24,7 @@ __all__ = [
     "FINALISE_AREA_SPEC",
     "JOB_SPECS",
     "PLAN_AREA_SPEC",
+    "REFRESH_AREA_SPEC",
     "TEST_JOB_SPEC",
     "AreaRef",
     "AreaSummary",
@@ -30,6 +33,7 @@ __all__ = [
     "JobModel",
     "JobSpec",
     "PlanAreaResult",
+    "RefreshResult",
     "TestJobPayload",
     "TestJobResult",
     "describe_validation_error",
@@ -41,6 +45,7 @@ JOB_SPECS: tuple[JobSpec[Any, Any], ...] = (
     PLAN_AREA_SPEC,
     FETCH_TILE_SPEC,
     FINALISE_AREA_SPEC,
+    REFRESH_AREA_SPEC,
 )
 
 

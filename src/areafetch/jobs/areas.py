@@ -19,11 +19,13 @@ __all__ = [
     "FETCH_TILE_SPEC",
     "FINALISE_AREA_SPEC",
     "PLAN_AREA_SPEC",
+    "REFRESH_AREA_SPEC",
     "AreaRef",
     "AreaSummary",
     "FetchTilePayload",
     "FetchTileResult",
     "PlanAreaResult",
+    "RefreshResult",
 ]
 
 
@@ -77,4 +79,17 @@ FETCH_TILE_SPEC: JobSpec[FetchTilePayload, FetchTileResult] = JobSpec(
 )
 FINALISE_AREA_SPEC: JobSpec[AreaRef, AreaSummary] = JobSpec(
     queue=AREAS_QUEUE, name="finalise", payload_model=AreaRef, result_model=AreaSummary
+)
+
+
+class RefreshResult(JobModel):
+    """A scheduled refresh: the run it started, or why it started none."""
+
+    area_id: uuid.UUID | None = Field(description="the new run's area id")
+    run: int | None = Field(default=None, ge=2)
+    skipped: str | None = Field(default=None, description="why no run was started (one still goes)")
+
+
+REFRESH_AREA_SPEC: JobSpec[AreaRef, RefreshResult] = JobSpec(
+    queue=AREAS_QUEUE, name="refresh", payload_model=AreaRef, result_model=RefreshResult
 )

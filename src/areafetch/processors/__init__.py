@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from areafetch.jobs import FETCH_TILE_SPEC, FINALISE_AREA_SPEC, PLAN_AREA_SPEC, TEST_JOB_SPEC, JobSpec
+from areafetch.jobs import (
+    FETCH_TILE_SPEC,
+    FINALISE_AREA_SPEC,
+    PLAN_AREA_SPEC,
+    REFRESH_AREA_SPEC,
+    TEST_JOB_SPEC,
+    JobSpec,
+)
 from areafetch.processors.base import JobContext, Processor, Resources
 from areafetch.processors.fetch import fetch_tile
 from areafetch.processors.finalise import finalise_area
 from areafetch.processors.plan import plan_area_job
+from areafetch.processors.refresh import refresh_area_job
 from areafetch.processors.test_job import process_test_job
 
 __all__ = ["PROCESSORS", "JobContext", "Processor", "Resources"]
@@ -18,4 +26,5 @@ PROCESSORS: dict[JobSpec[Any, Any], Processor[Any, Any]] = {
     PLAN_AREA_SPEC: plan_area_job,
     FETCH_TILE_SPEC: fetch_tile,
     FINALISE_AREA_SPEC: finalise_area,
+    REFRESH_AREA_SPEC: refresh_area_job,
 }

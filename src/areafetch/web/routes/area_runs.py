@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from areafetch.areas import plan_job_id
 from areafetch.areas.changes import MOVED_M, PlaceChange, place_changes
 from areafetch.areas.states import UNFINISHED_STATES
 from areafetch.db import areas as area_queries
@@ -71,24 +70,14 @@ async def refresh_area(
     """Fetch the area again as its next run; one run at a time (409 while one is going)."""
     new_id = uuid.uuid4()
     async with transaction(engine) as conn:
-        runs = await run_queries.series(conn, area_id=area_id, lock=True)
-        if not runs:
-            raise AreaNotFound(f"no area with id {area_id}")
-        latest = runs[-1]
-        if latest["state"] in UNFINISHED_STATES:
-            raise AreaStateConflict(
-                f"run {latest['run']} of area {runs[0]['id']} is {latest['state']}; one run at a time"
-            )
-        await run_queries.create_run(
-            conn, first=runs[0], run=latest["run"] + 1, area_id=new_id, job_id=plan_job_id(new_id)
-        )
+        first_id, run = await run_queries.begin_next_run(conn, area_id=area_id, new_id=new_id)
     try:
         job_id = await enqueue_area_plan(queues, new_id)
     except ServiceUnavailable:
         async with transaction(engine) as conn:  # no run without its job
             await area_queries.delete_area(conn, area_id=new_id)
         raise
-    return RunStarted(area_id=new_id, first_area_id=runs[0]["id"], run=latest["run"] + 1, job_id=job_id)
+    return RunStarted(area_id=new_id, first_area_id=first_id, run=run, job_id=job_id)
 
 
 @router.get("/{area_id}/runs", response_model=list[RunOverview], responses=_RESPONSES)

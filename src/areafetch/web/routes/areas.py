@@ -12,12 +12,13 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
 from shapely.geometry import mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.areas import Source, plan_job_id, unconfigured_reason
 from areafetch.areas.categories import CATEGORIES, MAX_INCLUDED_TYPES, google_types
+from areafetch.areas.schedules import RefreshEvery, parse_refresh_every
 from areafetch.areas.states import AREA_STATES, UNFINISHED_STATES, AreaState
 from areafetch.config import Settings
 from areafetch.db import areas as area_queries
@@ -28,6 +29,7 @@ from areafetch.errors import AreaNotFound, AreaStateConflict, InvalidArea, Inval
 from areafetch.geo import measured_area
 from areafetch.jobs import AreaSummary
 from areafetch.queue import enqueue_area_plan
+from areafetch.queue.schedules import remove_refresh_schedule, upsert_refresh_schedule
 from areafetch.web.deps import (
     EngineDep,
     QueuesDep,
@@ -56,6 +58,11 @@ class AreaCreate(BaseModel):
     )
     sources: list[Source] = Field(min_length=1, max_length=3)
     categories: list[str] = Field(min_length=1, max_length=len(CATEGORIES), description=", ".join(CATEGORIES))
+    refresh_every: StrictInt | Annotated[str, Field(max_length=100)] | None = Field(
+        default=None,
+        description="refresh on a schedule: seconds, an interval such as `6h` or `1d`, or a 5-field "
+        "cron expression (UTC); each refresh is a new run of the area",
+    )
 
     @field_validator("categories")
     @classmethod
@@ -84,6 +91,15 @@ class AreaCreate(BaseModel):
                 f"a Nearby Search takes at most {MAX_INCLUDED_TYPES}: choose fewer categories for google_places"
             )
         return self
+
+
+def _schedule(body: AreaCreate, settings: Settings) -> RefreshEvery | None:
+    if body.refresh_every is None:
+        return None
+    try:
+        return parse_refresh_every(body.refresh_every, min_interval_s=settings.min_refresh_interval_s)
+    except ValueError as exc:
+        raise InvalidField("refresh_every", str(exc)) from exc
 
 
 class AreaCreated(BaseModel):
@@ -147,6 +163,7 @@ async def create_area(
         geometry, area_km2 = await anyio.to_thread.run_sync(measure, body.area or list(body.bbox or ()))
     except InvalidArea as exc:
         raise InvalidField(field, str(exc)) from exc
+    schedule = _schedule(body, settings)
     area_id = uuid.uuid4()
     async with transaction(engine) as conn:
         await area_queries.create_area(
@@ -159,11 +176,14 @@ async def create_area(
             sources=body.sources,
             categories=body.categories,
             job_id=plan_job_id(area_id),
+            refresh_every=None if schedule is None else schedule.text,
         )
     if settings.test_fault == "exit_after_area_commit":
         os._exit(70)  # a crash here leaves the area with no job: the workers' reconciler queues it
     try:
         job_id = await enqueue_area_plan(queues, area_id)
+        if schedule is not None:
+            await upsert_refresh_schedule(queues, area_id, schedule)
     except ServiceUnavailable:
         async with transaction(engine) as conn:  # nothing half-written: no area without its job
             await area_queries.delete_area(conn, area_id=area_id)
@@ -237,7 +257,9 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     status_code=204,
     responses={404: {"description": "no such area"}, 409: {"description": "the area is still running"}},
 )
-async def delete_area(area_id: AreaId, engine: EngineDep, _token: WriteAccessDep) -> Response:
+async def delete_area(
+    area_id: AreaId, engine: EngineDep, queues: QueuesDep, _token: WriteAccessDep
+) -> Response:
     """Delete a finished area, its links, and the places no other area links to; the first run of
     an area takes its later runs with it."""
     async with transaction(engine) as conn:
@@ -251,6 +273,8 @@ async def delete_area(area_id: AreaId, engine: EngineDep, _token: WriteAccessDep
                     f"run {run['run']} of area {runs[0]['id']} is {run['state']}; "
                     "it can be deleted once it has finished"
                 )
+        if doomed[0]["refresh_every"] is not None:  # Redis first: down, and nothing is deleted (503)
+            await remove_refresh_schedule(queues, doomed[0]["id"])
         for run in reversed(doomed):  # the latest first: a place a later run shares stays for the earlier
             await area_queries.purge_places_of_only(conn, area_id=run["id"])
             await area_queries.delete_area(conn, area_id=run["id"])

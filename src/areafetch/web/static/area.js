@@ -34,10 +34,40 @@
     document.getElementById("action-error").textContent = (await response.json()).detail;
   }
   document.getElementById("cancel").addEventListener("click", () => act("cancel"));
+  document.getElementById("refresh").addEventListener("click", async () => {
+    const response = await areafetch.api(`/api/areas/${areaId}/refresh`, { method: "POST" });
+    const body = await response.json();
+    if (response.ok) window.location.assign(`/areas/${body.area_id}`);
+    else document.getElementById("action-error").textContent = body.detail;
+  });
+
+  async function showRuns() {
+    const response = await areafetch.api(`/api/areas/${areaId}/runs`);
+    if (!response.ok) return;
+    const runs = await response.json();
+    document.querySelector("#runs tbody").replaceChildren(...runs.map((run) => {
+      const link = document.createElement("a"); link.href = `/areas/${run.area_id}`; link.textContent = `run ${run.run}`;
+      const cell = document.createElement("td"); cell.append(link);
+      return areafetch.row([cell, run.state, run.places_total ?? "-", run.tiles_failed, run.created_at]);
+    }));
+    const last = [...runs].reverse().find((run) => run.run > 1 && !unfinished.includes(run.state));
+    if (!last) return;
+    const changes = await (await areafetch.api(`/api/areas/${areaId}/runs/${last.run}/changes`)).json();
+    document.getElementById("changes").hidden = false;
+    document.getElementById("changes-run").textContent = `${last.run} (since run ${last.run - 1})`;
+    const skipped = Object.entries(changes.not_compared).map(([s, n]) => `${n} ${s} places not compared (tiles failed)`);
+    document.getElementById("changes-counts").textContent =
+      [`${changes.added} added`, `${changes.removed} removed`, `${changes.changed} changed`, ...skipped].join(", ");
+    document.getElementById("changes-csv").href = `/api/areas/${areaId}/runs/${last.run}/changes?format=csv`;
+    document.querySelector("#changes-table tbody").replaceChildren(...changes.places.slice(0, 200).map((c) =>
+      areafetch.row([c.change, c.what.join(", "), c.name || "", c.category, c.source, c.source_id])));
+  }
+  showRuns();
   document.getElementById("retry").addEventListener("click", () => act("retry"));
 
   async function showResults(area) {
     showActions(area);
+    showRuns();
     document.getElementById("summary").textContent = area.summary ? JSON.stringify(area.summary, null, 2) : (area.failed_reason || "no summary");
     const response = await areafetch.api(`/api/areas/${areaId}/places?limit=10000`);
     const data = await response.json();
