@@ -213,6 +213,13 @@ class Settings(BaseSettings):
         description="largest Overpass cell before any split: an area this small is one call; a cell the "
         "server finds too heavy is split on its evidence (see Overpass)",
     )
+    reuse_max_age_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="serve a tile from an earlier area's places fetched less than this many seconds ago "
+        "(same source and categories, the tile inside that area) instead of calling the upstream; "
+        "0: off (a change upstream within the window would not be seen)",
+    )
     min_refresh_interval_s: int = Field(
         default=3600,
         ge=1,

@@ -105,7 +105,9 @@ class WorkerProcess:
             await self._warm_up(resources)
             publisher.start()
             reconciler = asyncio.ensure_future(
-                run_reconciler(self.settings, engine=resources.engine, redis=resources.redis, worker=self.name)
+                run_reconciler(
+                    self.settings, engine=resources.engine, redis=resources.redis, worker=self.name
+                )
             )
             self._workers = [self._start_worker(name, resources) for name in self.queue_names]
             log.info(

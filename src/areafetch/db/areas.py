@@ -10,6 +10,7 @@ from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from areafetch.areas.places import Place
 from areafetch.areas.states import FINISHED_STATES, UNFINISHED_STATES, AreaState
 from areafetch.db.tables import area_places, areas, places, tile_and_cells, tiles
 
@@ -27,8 +28,11 @@ __all__ = [
     "get_area",
     "get_tile",
     "places_bbox",
+    "places_in_bbox",
     "reopen_failed_tiles",
     "restore_failed_tiles",
+    "reuse_candidates",
+    "reused_tiles",
     "start_planning",
     "store_plan",
     "tile_progress",
@@ -154,6 +158,7 @@ async def complete_tile(
     tile_id: str,
     places_found: int,
     upstream_calls: int,
+    reused_from: uuid.UUID | None = None,
 ) -> bool:
     """Mark a tile done and count it on its area, once: False when it was done already."""
     done = await conn.execute(
@@ -164,7 +169,13 @@ async def complete_tile(
             tiles.c.tile_id == tile_id,
             tiles.c.state != "done",
         )
-        .values(state="done", places_found=places_found, upstream_calls=upstream_calls, updated_at=func.now())
+        .values(
+            state="done",
+            places_found=places_found,
+            upstream_calls=upstream_calls,
+            reused_from=reused_from,
+            updated_at=func.now(),
+        )
         .returning(tiles.c.weight)
     )
     weight = done.scalar()
@@ -315,6 +326,14 @@ async def tile_progress(conn: AsyncConnection, *, area_id: uuid.UUID) -> dict[st
     return {source: (int(finished or 0), int(total)) for source, finished, total in rows}
 
 
+async def reused_tiles(conn: AsyncConnection, *, area_id: uuid.UUID) -> int:
+    """How many of the area's tiles were served from an earlier area's places."""
+    count = await conn.scalar(
+        select(func.count()).where(tiles.c.area_id == area_id, tiles.c.reused_from.is_not(None))
+    )
+    return int(count or 0)
+
+
 async def calls_by_source(conn: AsyncConnection, *, area_id: uuid.UUID) -> dict[str, int]:
     """Upstream calls the area's finished tiles made, per source (for Google: the billed ones)."""
     rows = await conn.execute(
@@ -361,3 +380,68 @@ async def unfinished_areas(conn: AsyncConnection, *, idle_for_s: float) -> list[
         )
     )
     return [(row.id, row.state) for row in rows]
+
+
+async def reuse_candidates(
+    conn: AsyncConnection,
+    *,
+    area_id: uuid.UUID,
+    source: str,
+    categories: Sequence[str],
+    bbox: tuple[float, float, float, float],
+    max_age_s: float,
+) -> list[dict[str, Any]]:
+    """Areas whose places of `source` could serve a tile within `bbox` (newest first): same source
+    and categories, started within `max_age_s`, finished with every tile of that source fetched,
+    their bbox covering the tile's. The caller checks that the geometry covers the tile."""
+    west, south, east, north = bbox
+    failed_here = (
+        select(tiles.c.area_id)
+        .where(tiles.c.area_id == areas.c.id, tiles.c.source == source, tiles.c.state == "failed")
+        .exists()
+    )
+    rows = await conn.execute(
+        select(areas.c.id, areas.c.geometry)
+        .where(
+            areas.c.id != area_id,
+            areas.c.state.in_(("completed", "partial")),
+            areas.c.sources.any(source),
+            areas.c.categories.contains(list(categories)),
+            areas.c.categories.contained_by(list(categories)),
+            areas.c.started_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, max_age_s),
+            areas.c.bbox[1] <= west,
+            areas.c.bbox[2] <= south,
+            areas.c.bbox[3] >= east,
+            areas.c.bbox[4] >= north,
+            ~failed_here,
+        )
+        .order_by(areas.c.started_at.desc())
+        .limit(5)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def places_in_bbox(
+    conn: AsyncConnection, *, area_id: uuid.UUID, source: str, bbox: tuple[float, float, float, float]
+) -> list[Place]:
+    """The area's places of `source` inside `bbox`."""
+    west, south, east, north = bbox
+    rows = await conn.execute(
+        select(
+            places.c.source,
+            places.c.source_id,
+            places.c.name,
+            places.c.category,
+            places.c.lon,
+            places.c.lat,
+            places.c.attributes,
+        )
+        .select_from(area_places.join(places, places.c.id == area_places.c.place_id))
+        .where(
+            area_places.c.area_id == area_id,
+            places.c.source == source,
+            places.c.lon.between(west, east),
+            places.c.lat.between(south, north),
+        )
+    )
+    return [Place.model_validate(dict(row._mapping)) for row in rows]

@@ -118,6 +118,8 @@ tiles = Table(
     Column("failed_reason", Text, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("weight", Float, nullable=False, server_default="1"),
+    # The area whose places served the tile instead of the upstream (migration 0009).
+    Column("reused_from", UUID(as_uuid=True), nullable=True),
     PrimaryKeyConstraint("area_id", "source", "tile_id"),
     CheckConstraint("state IN ('pending', 'done', 'split', 'failed')", name="state"),
 )

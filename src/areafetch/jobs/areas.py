@@ -52,6 +52,7 @@ class FetchTileResult(JobModel):
     splits: int = Field(ge=0, description="tiles or circles split because they hit an upstream limit")
     already_done: bool = Field(default=False, description="a retry found the tile stored already")
     cancelled: bool = Field(default=False, description="the area was cancelled: no more calls were made")
+    reused: bool = Field(default=False, description="served from an earlier area's places (no call)")
 
 
 class AreaSummary(JobModel):
@@ -65,6 +66,7 @@ class AreaSummary(JobModel):
     places_bbox: tuple[float, float, float, float] | None = Field(description="bbox of the places found")
     tiles: int
     tiles_failed: int = Field(default=0, ge=0, description="tiles that failed for good (a partial area)")
+    tiles_reused: int = Field(default=0, ge=0, description="tiles served from an earlier area (no call)")
     upstream_calls: int
     duration_s: float
     google_calls_billed: int = Field(default=0, ge=0, description="Nearby Search calls Google billed")

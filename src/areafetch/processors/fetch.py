@@ -24,6 +24,7 @@ from areafetch.processors._shared import fail_tile, log
 from areafetch.processors.base import JobContext
 from areafetch.processors.google_cover import fetch_circle_region
 from areafetch.processors.overpass_cells import CellTooHeavy, fetch_overpass_cells
+from areafetch.processors.reuse import reuse_tile
 from areafetch.providers import TileTooLarge, extract_place_chunks
 from areafetch.providers.google_places import NearbyResult
 from areafetch.providers.overpass import CellPlaces
@@ -60,6 +61,10 @@ async def fetch_tile(payload: FetchTilePayload, ctx: JobContext) -> FetchTileRes
         )
     if area["state"] == "cancelled":
         return FetchTileResult(places=0, upstream_calls=0, splits=0, cancelled=True)
+    if tile["state"] == "pending":
+        reused = await reuse_tile(payload, tile["geometry"], area, ctx)
+        if reused is not None:
+            return FetchTileResult(places=reused, upstream_calls=0, splits=0, reused=True)
     tally = _Tally()
     try:
         with checked_before_each_call(lambda: _still_wanted(ctx, payload)):

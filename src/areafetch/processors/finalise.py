@@ -53,6 +53,7 @@ async def finalise_area(payload: AreaRef, ctx: JobContext) -> AreaSummary:
         summary = summary.model_copy(
             update={
                 "tiles_failed": len(failed),
+                "tiles_reused": await area_queries.reused_tiles(conn, area_id=payload.area_id),
                 "google_calls_billed": google_calls,
                 "google_usd": price_usd(google_calls, settings.google_prices),
             }

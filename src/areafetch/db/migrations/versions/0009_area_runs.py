@@ -5,6 +5,7 @@ A run is an area row of its own (`refresh_of` names the first run, `run` numbers
 its tiles, jobs and place links work as for any area. `run_places` keeps each place as a run saw it
 (name, category, position, a hash of its attributes): `places` holds only the latest values.
 `refresh_every` (on the first run) is its schedule: an interval in seconds or a cron expression.
+`tiles.reused_from` names the area whose places served a tile instead of the upstream.
 
 Revision ID: 0009
 Revises: 0008
@@ -31,6 +32,7 @@ def upgrade() -> None:
         op.f("ix_areas_refresh_of_run"), "areas", ["refresh_of", "run"], unique=True,
         postgresql_where=sa.text("refresh_of IS NOT NULL"),
     )  # fmt: skip
+    op.add_column("tiles", sa.Column("reused_from", postgresql.UUID(as_uuid=True), nullable=True))
     op.create_table(
         "run_places",
         sa.Column("area_id", postgresql.UUID(as_uuid=True), nullable=False),
@@ -49,6 +51,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("run_places")
+    op.drop_column("tiles", "reused_from")
     op.drop_index(op.f("ix_areas_refresh_of_run"), table_name="areas")
     op.drop_column("areas", "refresh_every")
     op.drop_column("areas", "run")
