@@ -7,7 +7,15 @@ import areafetch.ratelimit as ratelimit
 
 def test_all_names_are_exported_and_documented() -> None:
     assert sorted(ratelimit.__all__) == sorted(
-        ["Grant", "LimitPolicy", "Limiter", "LimiterStatus", "pause_duration_s", "policy_for"]
+        [
+            "Grant",
+            "LimitPolicy",
+            "Limiter",
+            "LimiterStatus",
+            "checked_before_each_call",
+            "pause_duration_s",
+            "policy_for",
+        ]
     )
     for name in ratelimit.__all__:
         member = getattr(ratelimit, name)

@@ -103,7 +103,7 @@ async def test_a_fault_repeated_past_the_attempts_budget_fails_job_and_area_with
         job = (await client.get(f"/api/jobs/{tile_job_id}")).json()
 
     assert area["state"] == "failed"
-    assert area["failed_reason"].startswith("overpass tile ")
+    assert area["failed_reason"].startswith("no tile could be fetched; the first: overpass tile ")
     assert "UpstreamError: overpass answered 200 with an HTML page" in area["failed_reason"]
     assert (job["state"], job["attempts_made"]) == ("failed", 3)
     assert job["failed_reason"].startswith("overpass answered 200 with an HTML page")
