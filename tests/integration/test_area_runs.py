@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import signal
 
 import shapely
 
 from areafetch.config import Settings
 from tests.fakes.expected import expected_osm_places
 from tests.fakes.overpass import OverpassFake
-from tests.helpers import ProcessFactory, area_client, settings_env
+from tests.helpers import ProcessFactory, area_client, eventually, settings_env
 from tests.pipeline import HELSINKI_POLYGON, finished_area, stored_ids, submit, with_upstreams
 
 
@@ -79,3 +80,45 @@ async def test_a_refresh_is_a_new_run_whose_changes_name_each_edit_and_a_failed_
         assert (await client.get(f"/api/areas/{first_id}/runs/4/changes")).status_code == 404
         assert (await client.delete(f"/api/areas/{first_id}")).status_code == 204  # with every run
         assert (await client.get(f"/api/areas/{started['area_id']}")).status_code == 404
+
+
+async def test_a_refresh_whose_worker_is_killed_finishes_with_the_changes_of_an_uninterrupted_one(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    cafes = [
+        f"{e.type}/{e.id}"
+        for e in expected_osm_places(shapely.geometry.shape(HELSINKI_POLYGON), ["amenity=cafe"])
+        if e.tags.get("name")
+    ]
+    settings = with_upstreams(area_settings, overpass=overpass_fake)  # small cells: many calls a run
+    env = settings_env(settings)
+    first_worker = await processes.worker(env)
+    async with area_client(settings) as client:
+        first_id = await submit(client, area=HELSINKI_POLYGON, sources=["overpass"], categories=["cafe"])
+        assert (await finished_area(client, first_id))["state"] == "completed"
+        overpass_fake.configure(edits={"deleted": [cafes[0]], "renamed": {cafes[1]: "Toinen nimi"}})
+        run_id = (await client.post(f"/api/areas/{first_id}/refresh")).json()["area_id"]
+
+        async def some_tiles_done() -> bool:
+            progress = (await client.get(f"/api/areas/{run_id}")).json()["progress"]
+            return bool(2 <= progress["tiles_done"] < progress["tiles_total"] - 2)
+
+        await eventually(some_tiles_done, timeout_s=60, what="a few tiles of the refresh done")
+        first_worker.signal(signal.SIGKILL)
+        await first_worker.wait_exit(timeout_s=10)
+        await processes.worker(env)
+        run = await finished_area(client, run_id, timeout_s=120)
+        assert run["state"] == "completed", run["failed_reason"]
+        changes = (await client.get(f"/api/areas/{first_id}/runs/2/changes")).json()
+
+    assert [(c["change"], c["source_id"], c["what"]) for c in changes["places"]] == sorted(
+        [("removed", cafes[0], []), ("changed", cafes[1], ["renamed"])], key=lambda c: c[1]
+    )
+    expected = {key for key in _cafe_keys() if key != cafes[0]}
+    assert sorted(await stored_ids(settings, run_id, "overpass")) == sorted(expected)
+
+
+def _cafe_keys() -> set[str]:
+    from tests.fakes.expected import expected_osm_keys
+
+    return expected_osm_keys(shapely.geometry.shape(HELSINKI_POLYGON), ["amenity=cafe"])
