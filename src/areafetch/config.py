@@ -213,6 +213,18 @@ class Settings(BaseSettings):
         description="largest Overpass cell before any split: an area this small is one call; a cell the "
         "server finds too heavy is split on its evidence (see Overpass)",
     )
+    google_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=30,
+        description="Google content other than the place id is deleted this many days after it was "
+        "fetched (a daily job); the Google Maps Platform terms allow positions to be kept 30 days at most",
+    )
+    google_display: Literal["map", "list"] = Field(
+        default="map",
+        description="`list` shows Google places in the area page's table but not on its (non-Google) "
+        "map, as the EEA terms ask",
+    )
     reuse_max_age_s: float = Field(
         default=0.0,
         ge=0,

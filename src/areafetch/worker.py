@@ -27,15 +27,18 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from areafetch.config import Settings
+from areafetch.constants import AREAS_QUEUE
 from areafetch.cpu import CpuPool
 from areafetch.db import create_engine
-from areafetch.errors import InvalidPayload
+from areafetch.errors import InvalidPayload, ServiceUnavailable
 from areafetch.jobs import find_spec
 from areafetch.log import get_logger
 from areafetch.metrics import JOB_DURATION, JOBS, MetricsPublisher
 from areafetch.processors import PROCESSORS, JobContext, Resources
 from areafetch.processors.reconcile import run_reconciler
 from areafetch.processors.upstreams import open_upstreams
+from areafetch.queue import Queues
+from areafetch.queue.schedules import upsert_retention_schedule
 from areafetch.queue.scripts import move_active_to_wait
 from areafetch.redaction import redacted_url
 from areafetch.redis import connection_options, create_client
@@ -103,6 +106,8 @@ class WorkerProcess:
             if not await self._wait_for_redis(resources):
                 return
             await self._warm_up(resources)
+            if AREAS_QUEUE in self.queue_names:
+                await self._schedule_retention()
             publisher.start()
             reconciler = asyncio.ensure_future(
                 run_reconciler(
@@ -153,6 +158,15 @@ class WorkerProcess:
             except TimeoutError:
                 delay_s = min(delay_s * 2, 5.0)
         return False
+
+    async def _schedule_retention(self) -> None:
+        queues = Queues(self.settings, connection_retries=1)
+        try:
+            await upsert_retention_schedule(queues)
+        except ServiceUnavailable as exc:  # the next worker to start adds it
+            log.warning("retention.not_scheduled", error=str(exc)[:300])
+        finally:
+            await queues.close()
 
     async def _warm_up(self, resources: Resources) -> None:
         """Start the CPU pool's processes and the first upstream connection's machinery now, so that

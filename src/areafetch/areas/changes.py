@@ -31,8 +31,8 @@ class PlaceChange(BaseModel):
     source_id: str
     name: str | None = Field(description="as in the new run (removed: as in the previous)")
     category: str
-    lon: float
-    lat: float
+    lon: float | None = Field(description="None once Google's content expired")
+    lat: float | None
     what: list[str] = Field(description="for `changed`: renamed, recategorised, moved, attributes")
     before: dict[str, Any] | None = Field(description="name, category, lon, lat in the previous run")
 
@@ -82,7 +82,8 @@ def _what_changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         what.append("renamed")
     if before["category"] != after["category"]:
         what.append("recategorised")
-    if distance_m(before["lon"], before["lat"], after["lon"], after["lat"]) > MOVED_M:
+    positions = (before["lon"], before["lat"], after["lon"], after["lat"])
+    if None not in positions and distance_m(*positions) > MOVED_M:
         what.append("moved")
     if before["attributes_md5"] != after["attributes_md5"]:
         what.append("attributes")

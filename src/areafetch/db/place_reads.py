@@ -29,10 +29,12 @@ class PlaceRow:
     source_id: str
     name: str | None
     category: str
-    lon: float
-    lat: float
+    lon: float | None
+    lat: float | None
     attributes: dict[str, Any]
     fetched_at: datetime
+    expired_at: datetime | None = None
+    """Google content past its retention: only the id is left."""
 
 
 async def area_exists(conn: AsyncConnection, *, area_id: uuid.UUID) -> bool:
@@ -71,6 +73,7 @@ async def read_area_places(
             places.c.lat,
             places.c.attributes,
             places.c.fetched_at,
+            places.c.expired_at,
         )
         .select_from(area_places.join(places, places.c.id == area_places.c.place_id))
         # The bound is on the link table's column so the (area_id, place_id) key serves the range scan.
@@ -94,6 +97,7 @@ async def read_area_places(
             lat=row.lat,
             attributes=row.attributes,
             fetched_at=row.fetched_at,
+            expired_at=row.expired_at,
         )
         for row in result
     ]

@@ -44,7 +44,7 @@ _UPSERT = """
     SELECT source, source_id, name, category, lon, lat, attributes::jsonb, now() FROM {rows}
     ON CONFLICT (source, source_id) DO UPDATE SET
         name = EXCLUDED.name, category = EXCLUDED.category, lon = EXCLUDED.lon, lat = EXCLUDED.lat,
-        attributes = EXCLUDED.attributes, fetched_at = EXCLUDED.fetched_at
+        attributes = EXCLUDED.attributes, fetched_at = EXCLUDED.fetched_at, expired_at = NULL
     RETURNING id
 """
 _LINK = """

@@ -133,11 +133,21 @@ places = Table(
     Column("source_id", String(256), nullable=False),
     Column("name", Text, nullable=True),
     Column("category", String(64), nullable=False),
-    Column("lon", Float, nullable=False),
-    Column("lat", Float, nullable=False),
+    # None once Google's content expired (migration 0010): only the place id may be kept.
+    Column("lon", Float, nullable=True),
+    Column("lat", Float, nullable=True),
     Column("attributes", JSONB, nullable=False, server_default="{}"),
     Column("fetched_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expired_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("source", "source_id"),
+    CheckConstraint(
+        "expired_at IS NOT NULL OR (lon IS NOT NULL AND lat IS NOT NULL)", name="position_or_expired"
+    ),
+    Index(
+        "ix_places_google_unexpired",
+        "fetched_at",
+        postgresql_where=text("source = 'google_places' AND expired_at IS NULL"),
+    ),
 )
 
 # Which places an area found. No foreign keys: PostgreSQL checked them once per link, about 40% of
@@ -160,8 +170,8 @@ run_places = Table(
     Column("place_id", BigInteger, nullable=False),
     Column("name", Text, nullable=True),
     Column("category", String(64), nullable=False),
-    Column("lon", Float, nullable=False),
-    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=True),
+    Column("lat", Float, nullable=True),
     Column("attributes_md5", String(32), nullable=False),
     PrimaryKeyConstraint("area_id", "place_id"),
 )

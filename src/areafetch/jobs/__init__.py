@@ -9,12 +9,15 @@ from areafetch.jobs.areas import (
     FINALISE_AREA_SPEC,
     PLAN_AREA_SPEC,
     REFRESH_AREA_SPEC,
+    RETENTION_SPEC,
     AreaRef,
     AreaSummary,
     FetchTilePayload,
     FetchTileResult,
     PlanAreaResult,
     RefreshResult,
+    RetentionPayload,
+    RetentionResult,
 )
 from areafetch.jobs.base import JobModel, JobSpec, describe_validation_error
 from areafetch.jobs.test_job import TEST_JOB_SPEC, TestJobPayload, TestJobResult
@@ -25,6 +28,7 @@ __all__ = [
     "JOB_SPECS",
     "PLAN_AREA_SPEC",
     "REFRESH_AREA_SPEC",
+    "RETENTION_SPEC",
     "TEST_JOB_SPEC",
     "AreaRef",
     "AreaSummary",
@@ -34,6 +38,8 @@ __all__ = [
     "JobSpec",
     "PlanAreaResult",
     "RefreshResult",
+    "RetentionPayload",
+    "RetentionResult",
     "TestJobPayload",
     "TestJobResult",
     "describe_validation_error",
@@ -46,6 +52,7 @@ JOB_SPECS: tuple[JobSpec[Any, Any], ...] = (
     FETCH_TILE_SPEC,
     FINALISE_AREA_SPEC,
     REFRESH_AREA_SPEC,
+    RETENTION_SPEC,
 )
 
 

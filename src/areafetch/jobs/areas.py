@@ -20,12 +20,15 @@ __all__ = [
     "FINALISE_AREA_SPEC",
     "PLAN_AREA_SPEC",
     "REFRESH_AREA_SPEC",
+    "RETENTION_SPEC",
     "AreaRef",
     "AreaSummary",
     "FetchTilePayload",
     "FetchTileResult",
     "PlanAreaResult",
     "RefreshResult",
+    "RetentionPayload",
+    "RetentionResult",
 ]
 
 
@@ -94,4 +97,18 @@ class RefreshResult(JobModel):
 
 REFRESH_AREA_SPEC: JobSpec[AreaRef, RefreshResult] = JobSpec(
     queue=AREAS_QUEUE, name="refresh", payload_model=AreaRef, result_model=RefreshResult
+)
+
+
+class RetentionPayload(JobModel):
+    """The daily retention job: nothing to say, it reads the setting."""
+
+
+class RetentionResult(JobModel):
+    places_expired: int = Field(ge=0, description="Google places whose content was deleted")
+    snapshots_expired: int = Field(ge=0, description="their copies kept by runs (run_places)")
+
+
+RETENTION_SPEC: JobSpec[RetentionPayload, RetentionResult] = JobSpec(
+    queue=AREAS_QUEUE, name="google-retention", payload_model=RetentionPayload, result_model=RetentionResult
 )

@@ -9,6 +9,7 @@ from areafetch.jobs import (
     FINALISE_AREA_SPEC,
     PLAN_AREA_SPEC,
     REFRESH_AREA_SPEC,
+    RETENTION_SPEC,
     TEST_JOB_SPEC,
     JobSpec,
 )
@@ -17,6 +18,7 @@ from areafetch.processors.fetch import fetch_tile
 from areafetch.processors.finalise import finalise_area
 from areafetch.processors.plan import plan_area_job
 from areafetch.processors.refresh import refresh_area_job
+from areafetch.processors.retention import expire_google_content
 from areafetch.processors.test_job import process_test_job
 
 __all__ = ["PROCESSORS", "JobContext", "Processor", "Resources"]
@@ -27,4 +29,5 @@ PROCESSORS: dict[JobSpec[Any, Any], Processor[Any, Any]] = {
     FETCH_TILE_SPEC: fetch_tile,
     FINALISE_AREA_SPEC: finalise_area,
     REFRESH_AREA_SPEC: refresh_area_job,
+    RETENTION_SPEC: expire_google_content,
 }

@@ -13,10 +13,20 @@ from areafetch.areas.job_ids import refresh_scheduler_id
 from areafetch.areas.schedules import RefreshEvery
 from areafetch.constants import AREAS_QUEUE
 from areafetch.errors import ServiceUnavailable
-from areafetch.jobs import REFRESH_AREA_SPEC, AreaRef
+from areafetch.jobs import REFRESH_AREA_SPEC, RETENTION_SPEC, AreaRef, RetentionPayload
 from areafetch.queue.producer import Queues, default_job_options
 
-__all__ = ["RefreshSchedule", "refresh_schedules", "remove_refresh_schedule", "upsert_refresh_schedule"]
+__all__ = [
+    "RETENTION_SCHEDULER_ID",
+    "RefreshSchedule",
+    "refresh_schedules",
+    "remove_refresh_schedule",
+    "upsert_refresh_schedule",
+    "upsert_retention_schedule",
+]
+
+RETENTION_SCHEDULER_ID = "google-retention"
+_RETENTION_CRON = "17 3 * * *"  # daily, 03:17 UTC: off the hour, when every public API is busiest
 
 
 class RefreshSchedule(BaseModel):
@@ -68,3 +78,18 @@ async def refresh_schedules(queues: Queues) -> list[RefreshSchedule]:
             )
         )
     return schedules
+
+
+async def upsert_retention_schedule(queues: Queues) -> None:
+    """The daily job that deletes Google content past its retention; every worker of the areas queue
+    upserts it at start (one scheduler whatever their number)."""
+    try:
+        await queues.get(AREAS_QUEUE).upsertJobScheduler(
+            RETENTION_SCHEDULER_ID,
+            {"pattern": _RETENTION_CRON, "tz": "UTC"},
+            RETENTION_SPEC.name,
+            RETENTION_SPEC.dump_payload(RetentionPayload()),
+            {**default_job_options(queues.settings), "attempts": 3},
+        )
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc

@@ -124,7 +124,14 @@ async def area_page(
     return templates.TemplateResponse(
         request,
         "area.html",
-        {"map": _map(settings), "area": area, "categories": categories, "page": "area"},
+        {
+            "map": _map(settings),
+            "area": area,
+            "categories": categories,
+            "page": "area",
+            "google_display": settings.google_display,
+            "retention_days": settings.google_retention_days,
+        },
     )
 
 

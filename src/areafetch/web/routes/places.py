@@ -32,7 +32,7 @@ __all__ = [
 
 router = APIRouter(prefix="/api/areas", tags=["places"])
 
-CSV_COLUMNS = ("source", "source_id", "name", "category", "lon", "lat", "fetched_at")
+CSV_COLUMNS = ("source", "source_id", "name", "category", "lon", "lat", "fetched_at", "expired_at")
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
@@ -73,12 +73,16 @@ class PlaceProperties(BaseModel):
     category: str
     attributes: dict[str, Any] = Field(description="OSM tags or Google fields")
     fetched_at: datetime
+    expired_at: datetime | None = Field(
+        description="Google content past AREAFETCH_GOOGLE_RETENTION_DAYS: only the id is left (a refresh "
+        "fetches it again); the feature's geometry is then null"
+    )
 
 
 class PlaceFeature(BaseModel):
     type: Literal["Feature"] = "Feature"
     id: int = Field(description="the place's stable id in this service")
-    geometry: PointGeometry
+    geometry: PointGeometry | None = Field(description="null once Google's content expired")
     properties: PlaceProperties
 
 
@@ -154,7 +158,9 @@ async def list_area_places(
 def _feature(row: PlaceRow) -> PlaceFeature:
     return PlaceFeature(
         id=row.id,
-        geometry=PointGeometry(coordinates=(row.lon, row.lat)),
+        geometry=None
+        if row.lon is None or row.lat is None
+        else PointGeometry(coordinates=(row.lon, row.lat)),
         properties=PlaceProperties.model_validate(
             {
                 "source": row.source,
@@ -163,6 +169,7 @@ def _feature(row: PlaceRow) -> PlaceFeature:
                 "category": row.category,
                 "attributes": row.attributes,
                 "fetched_at": row.fetched_at,
+                "expired_at": row.expired_at,
             }
         ),
     )
@@ -201,9 +208,10 @@ def _csv_row(row: PlaceRow) -> tuple[object, ...]:
         row.source_id,
         row.name or "",
         row.category,
-        row.lon,
-        row.lat,
+        "" if row.lon is None else row.lon,
+        "" if row.lat is None else row.lat,
         row.fetched_at.isoformat(),
+        "" if row.expired_at is None else row.expired_at.isoformat(),
     )
 
 

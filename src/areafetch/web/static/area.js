@@ -2,6 +2,7 @@
 (() => {
   const root = document.getElementById("area");
   const areaId = root.dataset.areaId;
+  const googleOnMap = root.dataset.googleDisplay !== "list";  // the EEA terms: Google places not on a non-Google map
   const labels = JSON.parse(root.dataset.categories);
   const palette = ["#d32f2f", "#1976d2", "#388e3c", "#f57c00", "#7b1fa2", "#0097a7", "#c2185b", "#5d4037", "#455a64", "#afb42b"];
   const colour = (category) => palette[Math.max(Object.keys(labels).indexOf(category), 0) % palette.length];
@@ -74,11 +75,16 @@
     const rows = [];
     const layer = map ? L.featureGroup().addTo(map) : null;
     for (const feature of data.features) {
-      const [lon, lat] = feature.geometry.coordinates, props = feature.properties;
+      const props = feature.properties;
+      if (!feature.geometry) {  // Google content past its retention: only the id is left
+        rows.push(areafetch.row(["(expired: refresh the area)", props.category, props.source, props.source_id, "", ""]));
+        continue;
+      }
+      const [lon, lat] = feature.geometry.coordinates;
       const swatch = document.createElement("span"); swatch.className = "swatch"; swatch.style.background = colour(props.category);
       const categoryCell = document.createElement("td"); categoryCell.append(swatch, labels[props.category] || props.category);
       rows.push(areafetch.row([props.name || "(no name)", categoryCell, props.source, props.source_id, lat.toFixed(5), lon.toFixed(5)]));
-      if (layer) L.circleMarker([lat, lon], { radius: 5, color: colour(props.category), fillOpacity: 0.8 })
+      if (layer && (googleOnMap || props.source !== "google_places")) L.circleMarker([lat, lon], { radius: 5, color: colour(props.category), fillOpacity: 0.8 })
         .bindTooltip(`${props.name || props.source_id} (${props.category})`).addTo(layer);
     }
     document.querySelector("#places tbody").replaceChildren(...rows);

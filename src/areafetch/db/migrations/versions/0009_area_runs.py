@@ -39,8 +39,8 @@ def upgrade() -> None:
         sa.Column("place_id", sa.BigInteger(), nullable=False),
         sa.Column("name", sa.Text(), nullable=True),
         sa.Column("category", sa.String(64), nullable=False),
-        sa.Column("lon", sa.Float(), nullable=False),
-        sa.Column("lat", sa.Float(), nullable=False),
+        sa.Column("lon", sa.Float(), nullable=True),  # None once Google's content expired (0010)
+        sa.Column("lat", sa.Float(), nullable=True),
         sa.Column("attributes_md5", sa.String(32), nullable=False),
         sa.ForeignKeyConstraint(
             ["area_id"], ["areas.id"], name=op.f("fk_run_places_area_id_areas"), ondelete="CASCADE"
