@@ -131,9 +131,17 @@ async def test_a_cancel_stops_the_area_and_no_upstream_call_is_made_after_it(
         assert (await client.post(f"/api/areas/{area_id}/retry")).status_code == 409
 
 
-async def test_retry_and_cancel_of_an_unknown_area_are_404(area_settings: Settings) -> None:
+async def test_every_action_on_an_unknown_area_is_404(area_settings: Settings) -> None:
+    unknown = uuid.uuid4()
     async with area_client(area_settings) as client:
-        for action in ("retry", "cancel"):
-            response = await client.post(f"/api/areas/{uuid.uuid4()}/{action}")
-            assert response.status_code == 404, (action, response.text)
-            assert "no area with id" in response.json()["detail"]
+        for method, path in [
+            ("POST", "retry"),
+            ("POST", "cancel"),
+            ("POST", "refresh"),
+            ("GET", "runs"),
+            ("GET", "runs/2/changes"),
+            ("DELETE", ""),
+        ]:
+            response = await client.request(method, f"/api/areas/{unknown}/{path}".rstrip("/"))
+            assert response.status_code == 404, (method, path, response.text)
+            assert str(unknown) in response.json()["detail"]
