@@ -57,6 +57,7 @@ class CellLoads:
         self._leaves: dict[str, int] = {}
         self._split: list[str] = []
         self._near_limit: list[int] = []
+        self._comfortable: int | None = None  # the most places of a leaf answered well within limits
         self._counts: Counter[tuple[str, str]] = Counter()
         self._km2: dict[str, float] = {}
 
@@ -64,6 +65,8 @@ class CellLoads:
         self._leaves[cell.id] = len(found)
         if found.near_maxsize:  # answered, but at the limit: as good as a remark for the next plan
             self._near_limit.append(len(found))
+        else:
+            self._comfortable = max(self._comfortable or 0, len(found))
         points = ((place.category, place.lon, place.lat) for place in found)
         self._counts.update(places_by_coarse_cell(points, self._cell_deg))
         for key, km2 in coarse_overlaps(cell.geometry(), self._cell_deg).items():
@@ -92,7 +95,7 @@ class CellLoads:
             source=SOURCE,
             limits=limits_key(settings),
             failed_places=min(known) if known else None,
-            answered_places=max(self._leaves.values()),
+            answered_places=self._comfortable,
         )
 
 
