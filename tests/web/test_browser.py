@@ -7,9 +7,12 @@ cannot load here, so the pages must work without them. Screenshots go to `artifa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,6 +20,9 @@ from areafetch.config import Settings
 from tests.fakes.overpass import OverpassFake
 from tests.helpers import ProcessFactory, settings_env
 from tests.pipeline import HELSINKI_POLYGON, with_upstreams
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -103,7 +109,7 @@ async def test_submit_an_area_and_watch_it_complete_in_the_browser(
 async def test_cancel_an_area_from_its_page(area_settings: Settings, processes: ProcessFactory) -> None:
     """No worker runs: the area stays queued until its page's Cancel button ends it."""
     import httpx
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     _, base_url = await processes.web(settings_env(area_settings))
     async with httpx.AsyncClient(base_url=base_url) as client:
@@ -117,30 +123,20 @@ async def test_cancel_an_area_from_its_page(area_settings: Settings, processes: 
         assert response.status_code == 202, response.text
         area_id = response.json()["area_id"]
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = await browser.new_page()
-            page.set_default_timeout(15_000)
-            await page.route("https://tile.openstreetmap.org/**", lambda route: route.abort())
-            await page.goto(f"{base_url}/areas/{area_id}")
-            await expect(page.locator("#state")).to_have_text("queued")
-            await expect(page.get_by_role("button", name="Retry failed tiles")).to_be_hidden()
-            await page.get_by_role("button", name="Cancel").click()
-            await expect(page.locator("#state")).to_have_text("cancelled")
-            await expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
-        finally:
-            await browser.close()
+    async with chromium_page(timeout_ms=15_000) as page:
+        await page.goto(f"{base_url}/areas/{area_id}")
+        await expect(page.locator("#state")).to_have_text("queued")
+        await expect(page.get_by_role("button", name="Retry failed tiles")).to_be_hidden()
+        await page.get_by_role("button", name="Cancel").click()
+        await expect(page.locator("#state")).to_have_text("cancelled")
+        await expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
 
 
 async def test_refresh_an_area_from_its_page_and_see_its_runs_and_changes(
     area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
 ) -> None:
     import httpx
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
         update={"overpass_max_tile_km2": Settings.model_fields["overpass_max_tile_km2"].default}
@@ -152,27 +148,17 @@ async def test_refresh_an_area_from_its_page_and_see_its_runs_and_changes(
         body = {"name": "runs", "area": HELSINKI_POLYGON, "sources": ["overpass"], "categories": ["cafe"]}
         area_id = (await client.post("/api/areas", json=body)).json()["area_id"]
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = await browser.new_page()
-            page.set_default_timeout(30_000)
-            await page.route("https://tile.openstreetmap.org/**", lambda route: route.abort())
-            await page.goto(f"{base_url}/areas/{area_id}")
-            await expect(page.locator("#state")).to_have_text("completed")
-            overpass_fake.configure(edits={"renamed": {_first_cafe(): "Uusi nimi"}})
-            await page.get_by_role("button", name="Refresh now").click()
-            await page.wait_for_url(lambda url: area_id not in url)
-            await expect(page.locator("#state")).to_have_text("completed")
-            await expect(page.locator("#runs tbody tr")).to_have_count(2)
-            await expect(page.locator("#changes-counts")).to_have_text("0 added, 0 removed, 1 changed")
-            await expect(page.locator("#changes-table tbody")).to_contain_text("Uusi nimi")
-            await page.screenshot(path=ARTIFACTS / "browser-4-runs.png", full_page=True)
-        finally:
-            await browser.close()
+    async with chromium_page(timeout_ms=30_000) as page:
+        await page.goto(f"{base_url}/areas/{area_id}")
+        await expect(page.locator("#state")).to_have_text("completed")
+        overpass_fake.configure(edits={"renamed": {_first_cafe(): "Uusi nimi"}})
+        await page.get_by_role("button", name="Refresh now").click()
+        await page.wait_for_url(lambda url: area_id not in url)
+        await expect(page.locator("#state")).to_have_text("completed")
+        await expect(page.locator("#runs tbody tr")).to_have_count(2)
+        await expect(page.locator("#changes-counts")).to_have_text("0 added, 0 removed, 1 changed")
+        await expect(page.locator("#changes-table tbody")).to_contain_text("Uusi nimi")
+        await page.screenshot(path=ARTIFACTS / "browser-4-runs.png", full_page=True)
 
 
 def _first_cafe() -> str:
@@ -186,3 +172,22 @@ def _first_cafe() -> str:
         if e.tags.get("name")
     )
     return f"{cafe.type}/{cafe.id}"
+
+
+@contextlib.asynccontextmanager
+async def chromium_page(*, timeout_ms: int) -> AsyncIterator[Page]:
+    """A page of Debian's headless Chromium; map tiles (unreachable here) are refused at once."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = await browser.new_page()
+            page.set_default_timeout(timeout_ms)
+            await page.route("https://tile.openstreetmap.org/**", lambda route: route.abort())
+            yield page
+        finally:
+            await browser.close()

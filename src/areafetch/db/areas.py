@@ -10,7 +10,6 @@ from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from areafetch.areas.places import Place
 from areafetch.areas.states import FINISHED_STATES, UNFINISHED_STATES, AreaState
 from areafetch.db.tables import area_places, areas, places, tile_and_cells, tiles
 
@@ -28,7 +27,6 @@ __all__ = [
     "get_area",
     "get_tile",
     "places_bbox",
-    "places_in_bbox",
     "reopen_failed_tiles",
     "restore_failed_tiles",
     "reuse_candidates",
@@ -419,29 +417,3 @@ async def reuse_candidates(
         .limit(5)
     )
     return [dict(row._mapping) for row in rows]
-
-
-async def places_in_bbox(
-    conn: AsyncConnection, *, area_id: uuid.UUID, source: str, bbox: tuple[float, float, float, float]
-) -> list[Place]:
-    """The area's places of `source` inside `bbox`."""
-    west, south, east, north = bbox
-    rows = await conn.execute(
-        select(
-            places.c.source,
-            places.c.source_id,
-            places.c.name,
-            places.c.category,
-            places.c.lon,
-            places.c.lat,
-            places.c.attributes,
-        )
-        .select_from(area_places.join(places, places.c.id == area_places.c.place_id))
-        .where(
-            area_places.c.area_id == area_id,
-            places.c.source == source,
-            places.c.lon.between(west, east),
-            places.c.lat.between(south, north),
-        )
-    )
-    return [Place.model_validate(dict(row._mapping)) for row in rows]

@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from areafetch.areas.places import Place
 from areafetch.db.tables import area_places, areas, places
 
-__all__ = ["PlaceRow", "area_exists", "read_area_places"]
+__all__ = ["PlaceRow", "area_exists", "places_in_bbox", "read_area_places"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,18 @@ class PlaceRow:
     fetched_at: datetime
     expired_at: datetime | None = None
     """Google content past its retention: only the id is left."""
+
+
+_PLACE_FIELDS = (
+    places.c.source,
+    places.c.source_id,
+    places.c.name,
+    places.c.category,
+    places.c.lon,
+    places.c.lat,
+    places.c.attributes,
+)
+"""A place's fields as `areafetch.areas.Place` holds them."""
 
 
 async def area_exists(conn: AsyncConnection, *, area_id: uuid.UUID) -> bool:
@@ -63,18 +76,7 @@ async def read_area_places(
         sources: only these sources; empty means all.
     """
     statement = (
-        select(
-            places.c.id,
-            places.c.source,
-            places.c.source_id,
-            places.c.name,
-            places.c.category,
-            places.c.lon,
-            places.c.lat,
-            places.c.attributes,
-            places.c.fetched_at,
-            places.c.expired_at,
-        )
+        select(places.c.id, *_PLACE_FIELDS, places.c.fetched_at, places.c.expired_at)
         .select_from(area_places.join(places, places.c.id == area_places.c.place_id))
         # The bound is on the link table's column so the (area_id, place_id) key serves the range scan.
         .where(area_places.c.area_id == area_id, area_places.c.place_id > after)
@@ -121,3 +123,21 @@ async def stored_points(
         )
     )
     return [(float(lon), float(lat)) for lon, lat in rows]
+
+
+async def places_in_bbox(
+    conn: AsyncConnection, *, area_id: uuid.UUID, source: str, bbox: tuple[float, float, float, float]
+) -> list[Place]:
+    """The area's places of `source` inside `bbox`."""
+    west, south, east, north = bbox
+    rows = await conn.execute(
+        select(*_PLACE_FIELDS)
+        .select_from(area_places.join(places, places.c.id == area_places.c.place_id))
+        .where(
+            area_places.c.area_id == area_id,
+            places.c.source == source,
+            places.c.lon.between(west, east),
+            places.c.lat.between(south, north),
+        )
+    )
+    return [Place.model_validate(dict(row._mapping)) for row in rows]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from shapely.geometry import Polygon, box
 
 from areafetch.db import areas as area_queries
+from areafetch.db.place_reads import places_in_bbox
 from areafetch.db.places import upsert_area_places
 from areafetch.geo import Circle, Tile, circle_polygon, contains_many, parse_area
 from areafetch.processors._shared import log
@@ -51,9 +52,7 @@ async def reuse_tile(
     if donor is None:
         return None
     async with ctx.resources.engine.begin() as conn:
-        found = await area_queries.places_in_bbox(
-            conn, area_id=donor["id"], source=payload.source, bbox=needed.bounds
-        )
+        found = await places_in_bbox(conn, area_id=donor["id"], source=payload.source, bbox=needed.bounds)
         lons, lats = [p.lon for p in found], [p.lat for p in found]
         keep = contains_many(footprint, lons, lats) & contains_many(mine, lons, lats)
         written = await upsert_area_places(
