@@ -132,6 +132,15 @@ def test_the_request_body_has_area_or_bbox() -> None:
     assert area_request(name="x", sources=["overpass"], categories=["cafe"], area=KAMPPI)["area"] == KAMPPI
     with pytest.raises(ValueError, match="exactly one"):
         area_request(name="x", sources=["overpass"], categories=["cafe"])
+    tagged = area_request(name="x", sources=["overpass"], categories=[], osm_tags=["craft"], area=KAMPPI)
+    assert (tagged["categories"], tagged["osm_tags"]) == ([], ["craft"])
+
+
+def test_a_bad_osm_tag_names_its_option() -> None:
+    detail = [{"loc": ["body", "osm_tags", 1], "msg": "Value error, 'sh op': an OSM key is ASCII letters"}]
+    assert validation_messages(detail) == [
+        "osm_tags.1 (--osm-tag): Value error, 'sh op': an OSM key is ASCII letters"
+    ]
 
 
 def test_validation_errors_name_the_field_and_its_option() -> None:

@@ -13,6 +13,8 @@ from functools import cache
 from importlib import resources
 from typing import Final
 
+from areafetch.areas.osm_filters import is_osm_filter, osm_filter_matches
+
 __all__ = [
     "CATEGORIES",
     "GROUPS",
@@ -280,6 +282,8 @@ def google_types(categories: Iterable[str]) -> list[str]:
     """The distinct Google place types of the categories, in the categories' order."""
     types: list[str] = []
     for name in categories:
+        if is_osm_filter(name):  # Google has no equivalent of an OSM tag
+            continue
         for google_type in CATEGORIES[name].google_types:
             if google_type not in types:
                 types.append(google_type)
@@ -296,7 +300,10 @@ def google_table_a_types() -> frozenset[str]:
 def category_for_osm_tags(tags: dict[str, str], wanted: tuple[str, ...]) -> str | None:
     """The first of the `wanted` categories whose OSM tags these tags carry, or None."""
     for name in wanted:
-        if any(tags.get(key) == value for key, value in CATEGORIES[name].osm_tags):
+        if is_osm_filter(name):
+            if osm_filter_matches(name, tags):
+                return name
+        elif any(tags.get(key) == value for key, value in CATEGORIES[name].osm_tags):
             return name
     return None
 
@@ -304,6 +311,8 @@ def category_for_osm_tags(tags: dict[str, str], wanted: tuple[str, ...]) -> str 
 def category_for_google_types(types: list[str], wanted: tuple[str, ...]) -> str | None:
     """The first of the `wanted` categories among a Google place's types, or None."""
     for name in wanted:
+        if is_osm_filter(name):
+            continue
         if any(google_type in types for google_type in CATEGORIES[name].google_types):
             return name
     return None

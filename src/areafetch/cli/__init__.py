@@ -121,6 +121,10 @@ def submit(
         list[str] | None, typer.Option(help="overpass, google_places or osm_extract (repeatable)")
     ] = None,
     category: Annotated[list[str] | None, typer.Option(help="e.g. cafe, restaurant (repeatable)")] = None,
+    osm_tag: Annotated[
+        list[str] | None,
+        typer.Option(help="any OSM tag, key=value or a bare key, e.g. shop=bakery, craft (repeatable)"),
+    ] = None,
     bbox: Annotated[
         tuple[float, float, float, float] | None,
         typer.Option(help="west south east north, instead of a file", metavar="W S E N", show_default=False),
@@ -146,8 +150,8 @@ def submit(
         raise typer.BadParameter("give an area file or --bbox W S E N (one of them)")
     if not source:
         raise typer.BadParameter("at least one --source", param_hint="--source")
-    if not category:
-        raise typer.BadParameter("at least one --category", param_hint="--category")
+    if not category and not osm_tag:
+        raise typer.BadParameter("at least one --category or --osm-tag", param_hint="--category")
     area = None
     if area_file is not None:
         try:
@@ -158,7 +162,14 @@ def submit(
     default_name = (
         area_file.stem if area_file is not None else "bbox " + " ".join(f"{v:g}" for v in bbox or ())
     )
-    body = area_request(name=name or default_name, sources=source, categories=category, area=area, bbox=bbox)
+    body = area_request(
+        name=name or default_name,
+        sources=source,
+        categories=category or [],
+        area=area,
+        bbox=bbox,
+        osm_tags=osm_tag or [],
+    )
     raise typer.Exit(
         run_submit(api_url=api_url, body=body, wait=wait, timeout_s=timeout, estimate_only=estimate)
     )

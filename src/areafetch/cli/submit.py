@@ -54,6 +54,7 @@ _FIELD_OPTIONS = {
     "bbox": "--bbox",
     "sources": "--source",
     "categories": "--category",
+    "osm_tags": "--osm-tag",
 }
 
 
@@ -140,11 +141,14 @@ def area_request(
     categories: Sequence[str],
     area: dict[str, Any] | None = None,
     bbox: Sequence[float] | None = None,
+    osm_tags: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The `POST /api/areas` body: `area` (GeoJSON geometry) or `bbox` (west, south, east, north)."""
     if (area is None) == (bbox is None):
         raise ValueError("give exactly one of area and bbox")
     body: dict[str, Any] = {"name": name, "sources": list(sources), "categories": list(categories)}
+    if osm_tags:
+        body["osm_tags"] = list(osm_tags)
     if area is not None:
         body["area"] = area
     else:

@@ -40,7 +40,7 @@ import tempfile
 from collections.abc import AsyncGenerator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import osmium
 import osmium.filter
@@ -95,9 +95,18 @@ def _properties(obj: osmium.osm.Node) -> dict[str, str]:
     return properties
 
 
-def _wanted_relations(path: str, pairs: list[tuple[str, str]]) -> list[_Relation]:
+def _element_filter(pairs: list[tuple[str, str | None]]) -> Any:
+    """pyosmium's filter for the pairs: by tag, or by key when a bare-key filter (any value) is
+    among them (a superset; `category_for_osm_tags` then keeps only the elements asked for)."""
+    exact = [(key, value) for key, value in pairs if value is not None]
+    if len(exact) == len(pairs):
+        return osmium.filter.TagFilter(*exact)
+    return osmium.filter.KeyFilter(*dict.fromkeys(key for key, _ in pairs))
+
+
+def _wanted_relations(path: str, pairs: list[tuple[str, str | None]]) -> list[_Relation]:
     relations: list[_Relation] = []
-    processor = osmium.FileProcessor(path, osmium.osm.RELATION).with_filter(osmium.filter.TagFilter(*pairs))
+    processor = osmium.FileProcessor(path, osmium.osm.RELATION).with_filter(_element_filter(pairs))
     for relation in processor:
         if not isinstance(relation, osmium.osm.Relation):
             continue
@@ -136,7 +145,7 @@ def _member_way_coords(
 
 def _check_arguments(
     path: str, bbox: tuple[float, float, float, float], categories: tuple[str, ...]
-) -> list[tuple[str, str]]:
+) -> list[tuple[str, str | None]]:
     """The OSM tag pairs of ``categories``; raises on a missing file, a bad bbox or no categories."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"OSM extract not found: {path}")
@@ -150,7 +159,7 @@ def _check_arguments(
 
 
 def _iter_found(
-    path: str, bbox: tuple[float, float, float, float], pairs: list[tuple[str, str]], location_storage: str
+    path: str, bbox: tuple[float, float, float, float], pairs: list[tuple[str, str | None]], location_storage: str
 ) -> Iterator[_Found]:
     """The tagged elements whose point lies in ``bbox``, as the file holds them (nodes and ways),
     then the relations. Holds only the wanted relations, never the nodes or ways it has passed."""
@@ -168,7 +177,7 @@ def _iter_found(
     processor = (
         osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.WAY)
         .with_locations(location_storage)
-        .with_filter(osmium.filter.TagFilter(*pairs))
+        .with_filter(_element_filter(pairs))
         .with_filter(node_tags)
     )
     for obj in processor:

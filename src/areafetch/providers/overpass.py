@@ -119,7 +119,7 @@ def build_query(
     if not pairs:
         raise ValueError("no categories asked for")
     poly = " ".join(f"{_coordinate(lat)} {_coordinate(lon)}" for lon, lat in _ring_lonlat(polygon))
-    values_by_key: dict[str, list[str]] = {}
+    values_by_key: dict[str, list[str | None]] = {}
     for key, value in pairs:
         values_by_key.setdefault(key, []).append(value)
     statements = "".join(
@@ -128,10 +128,12 @@ def build_query(
     return f"[out:json][timeout:{timeout_s}][maxsize:{maxsize_bytes}];({statements});out tags center qt;"
 
 
-def _tag_filter(key: str, values: list[str]) -> str:
+def _tag_filter(key: str, values: list[str | None]) -> str:
+    if None in values:  # a bare key: any value, whatever else was asked of it
+        return _ql_string(key)
     if len(values) == 1:
-        return f"{_ql_string(key)}={_ql_string(values[0])}"
-    pattern = "^(" + "|".join(_ERE_SPECIAL.sub(r"\\\g<0>", value) for value in values) + ")$"
+        return f"{_ql_string(key)}={_ql_string(str(values[0]))}"
+    pattern = "^(" + "|".join(_ERE_SPECIAL.sub(r"\\\g<0>", str(value)) for value in values) + ")$"
     return f"{_ql_string(key)}~{_ql_string(pattern)}"
 
 

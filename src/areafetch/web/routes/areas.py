@@ -12,12 +12,22 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 from shapely.geometry import mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.areas import Source, plan_job_id, unconfigured_reason
 from areafetch.areas.categories import CATEGORIES, MAX_INCLUDED_TYPES, google_types
+from areafetch.areas.osm_filters import MAX_OSM_FILTERS, osm_filter_category, parse_osm_filter
 from areafetch.areas.schedules import RefreshEvery, parse_refresh_every
 from areafetch.areas.states import AREA_STATES, UNFINISHED_STATES, AreaState
 from areafetch.config import Settings
@@ -44,6 +54,14 @@ router = APIRouter(prefix="/api/areas", tags=["areas"])
 AreaId = Annotated[uuid.UUID, Path(description="the area's id")]
 
 
+def _valid_osm_tag(value: str) -> str:
+    parse_osm_filter(value)
+    return value
+
+
+OsmTag = Annotated[str, Field(max_length=100), AfterValidator(_valid_osm_tag)]
+
+
 class AreaCreate(BaseModel):
     """An area to retrieve: a GeoJSON Polygon/MultiPolygon (`area`) or a `bbox`, not both."""
 
@@ -57,7 +75,15 @@ class AreaCreate(BaseModel):
         strict=False,  # a JSON array is a tuple here
     )
     sources: list[Source] = Field(min_length=1, max_length=3)
-    categories: list[str] = Field(min_length=1, max_length=len(CATEGORIES), description=", ".join(CATEGORIES))
+    categories: list[str] = Field(
+        default_factory=list, max_length=len(CATEGORIES), description=", ".join(CATEGORIES)
+    )
+    osm_tags: list[OsmTag] = Field(
+        default_factory=list,
+        max_length=MAX_OSM_FILTERS,
+        description="any OSM tag, for the overpass and osm_extract sources: `key=value` or a bare `key` "
+        "(any value), e.g. shop=bakery, craft, cuisine=sushi; the places carry category `osm:<filter>`",
+    )
     refresh_every: StrictInt | Annotated[str, Field(max_length=100)] | None = Field(
         default=None,
         description="refresh on a schedule: seconds, an interval such as `6h` or `1d`, or a 5-field "
@@ -76,6 +102,23 @@ class AreaCreate(BaseModel):
     @classmethod
     def _unique_sources(cls, value: list[Source]) -> list[Source]:
         return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _something_to_fetch(self) -> AreaCreate:
+        if not self.categories and not self.osm_tags:
+            raise ValueError("give `categories`, `osm_tags` or both")
+        if "google_places" in self.sources and not self.categories:
+            only = " only" if self.sources == ["google_places"] else ""
+            raise ValueError(
+                f"google_places{only}: Google has no equivalent of `osm_tags`; name `categories` for it"
+                + ("" if only else " or leave google_places out")
+            )
+        return self
+
+    @property
+    def all_categories(self) -> list[str]:
+        """The named categories, then each OSM filter as its category `osm:<filter>`."""
+        return self.categories + [osm_filter_category(tag) for tag in dict.fromkeys(self.osm_tags)]
 
     @model_validator(mode="after")
     def _one_geometry(self) -> AreaCreate:
@@ -174,7 +217,7 @@ async def create_area(
             bbox=geometry.bounds,
             area_km2=area_km2,
             sources=body.sources,
-            categories=body.categories,
+            categories=body.all_categories,
             job_id=plan_job_id(area_id),
             refresh_every=None if schedule is None else schedule.text,
         )

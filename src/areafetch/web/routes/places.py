@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.areas import Source
 from areafetch.areas.categories import CATEGORIES
+from areafetch.areas.osm_filters import is_osm_filter, osm_filter_pair
 from areafetch.db.engine import connection
 from areafetch.db.place_reads import PlaceRow, area_exists, read_area_places
 from areafetch.errors import AreaNotFound
@@ -42,8 +43,13 @@ _MAX_PLACE_ID = 2**63 - 1
 
 
 def _known_category(name: str) -> str:
+    if is_osm_filter(name):
+        osm_filter_pair(name)  # ValueError naming what is wrong
+        return name
     if name not in CATEGORIES:
-        raise ValueError(f"unknown category {name!r}; expected one of: {', '.join(CATEGORIES)}")
+        raise ValueError(
+            f"unknown category {name!r}; expected one of: {', '.join(CATEGORIES)}, or osm:<key>[=<value>]"
+        )
     return name
 
 
@@ -56,7 +62,9 @@ def _place_id_cursor(cursor: str) -> str:
 CategoryName = Annotated[
     str,
     AfterValidator(_known_category),
-    WithJsonSchema({"type": "string", "enum": list(CATEGORIES)}),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "enum": list(CATEGORIES)}, {"type": "string", "pattern": "^osm:"}]}
+    ),
 ]
 Cursor = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,19}$"), AfterValidator(_place_id_cursor)]
 

@@ -49,6 +49,8 @@
       sources: [...form.querySelectorAll("input[name=sources]:checked")].map((el) => el.value),
       categories: [...form.querySelectorAll("input[name=categories]:checked")].map((el) => el.value),
     };
+    const osmTags = document.getElementById("osm-tags").value.split(",").map((tag) => tag.trim()).filter(Boolean);
+    if (osmTags.length) body.osm_tags = osmTags;
     const text = document.getElementById("geojson").value.trim();
     if (text) {
       try {
@@ -86,7 +88,7 @@
   async function estimate() {
     const body = requestBody(false);
     if (!body.area && !body.bbox) { estimateOut.textContent = "Choose an area."; return; }
-    if (!body.sources.length || !body.categories.length) { estimateOut.textContent = "Choose sources and categories."; return; }
+    if (!body.sources.length || !(body.categories.length || (body.osm_tags || []).length)) { estimateOut.textContent = "Choose sources and categories."; return; }
     const mine = ++sequence;
     estimateOut.textContent = "Estimating…";
     const response = await areafetch.api("/api/areas/estimate", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
