@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from areafetch.areas.google_prices import DEFAULT_PRICES_USD_PER_1000, SkuName
+from areafetch.areas.google_prices import DEFAULT_PRICES_USD_PER_1000, GoogleFields, SkuName
 
 # bullmq blocks on Redis for at most 10 s (BZPOPMIN in the worker, XREAD in QueueEvents).
 # A socket timeout must stay above that, or every idle wait ends in a TimeoutError.
@@ -212,6 +212,12 @@ class Settings(BaseSettings):
         gt=0,
         description="largest Overpass cell before any split: an area this small is one call; a cell the "
         "server finds too heavy is split on its evidence (see Overpass)",
+    )
+    google_fields: GoogleFields = Field(
+        default="pro",
+        description="the Place fields a Nearby Search asks for: `pro` (name, location, types, address, "
+        "business status, wheelchair access; billed as Nearby Search Pro) or `enterprise` (also website, "
+        "phone, opening hours, rating, rating count, price level; billed as Nearby Search Enterprise)",
     )
     google_retention_days: int = Field(
         default=30,

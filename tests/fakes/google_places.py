@@ -197,23 +197,23 @@ PLACE_FIELDS: tuple[str, ...] = (
     "primaryType",
     "primaryTypeDisplayName",
     "businessStatus",
+    "addressComponents",
+    "accessibilityOptions",
+    "regularOpeningHours",
+    "rating",
+    "userRatingCount",
     # Valid in the real API; the fake has no data for them, so they are simply absent.
     "nationalPhoneNumber",
     "shortFormattedAddress",
     "googleMapsUri",
-    "rating",
-    "userRatingCount",
     "priceLevel",
-    "regularOpeningHours",
     "currentOpeningHours",
-    "addressComponents",
     "plusCode",
     "viewport",
     "utcOffsetMinutes",
     "photos",
     "editorialSummary",
     "reviews",
-    "accessibilityOptions",
     "iconMaskBaseUri",
     "iconBackgroundColor",
     "adrFormatAddress",
@@ -285,7 +285,36 @@ class FakePlace:
             "languageCode": "en-US",
         }
         result["businessStatus"] = "OPERATIONAL"
+        components = self.address_components()
+        if components:
+            result["addressComponents"] = components
+        if self.tags.get("wheelchair") in ("yes", "no", "limited"):
+            result["accessibilityOptions"] = {"wheelchairAccessibleEntrance": self.tags["wheelchair"] != "no"}
+        if self.tags.get("opening_hours"):
+            result["regularOpeningHours"] = {"weekdayDescriptions": [self.tags["opening_hours"]]}
+        # Ratings are Google's own (no OSM data): stable figures derived from the place's popularity.
+        result["rating"] = round(3.0 + (self.popularity % 21) / 10.0, 1)
+        result["userRatingCount"] = 1 + self.popularity % 997
         return result
+
+    def address_components(self) -> list[dict[str, Any]]:
+        """Google's structured address (`addressComponents`), from the element's addr:* tags."""
+        parts = [
+            ("addr:housenumber", "street_number"),
+            ("addr:street", "route"),
+            ("addr:postcode", "postal_code"),
+            ("addr:city", "locality"),
+        ]
+        return [
+            {
+                "longText": self.tags[key],
+                "shortText": self.tags[key],
+                "types": [google_type],
+                "languageCode": "fi",
+            }
+            for key, google_type in parts
+            if self.tags.get(key)
+        ]
 
 
 def google_type_for(tags: Mapping[str, str]) -> str | None:

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.providers import GooglePlacesClient, NearbyResult
-from areafetch.providers.google_places import FIELD_MASK
+from areafetch.providers.google_places import FIELD_MASK, FIELD_MASKS
 from areafetch.ratelimit import Limiter, LimitPolicy
 from tests.fakes.expected import expected_google_places, expected_nearby
 from tests.fakes.extract import OsmData
@@ -189,7 +189,11 @@ async def test_request_shape(client: GooglePlacesClient) -> None:
         },
         "rankPreference": "DISTANCE",
     }
-    assert FIELD_MASK == "places.id,places.displayName,places.location,places.types,places.primaryType"
+    assert FIELD_MASK == (  # Pro fields only: billed as Nearby Search Pro
+        "places.id,places.displayName,places.location,places.types,places.primaryType,"
+        "places.addressComponents,places.businessStatus,places.accessibilityOptions"
+    )
+    assert FIELD_MASKS["enterprise"].startswith(FIELD_MASK + ",places.websiteUri,")
     with pytest.raises(ValueError, match="radius_m"):
         await client.search_nearby(24.94, 60.17, 50_001.0, ("cafe",))
     with pytest.raises(ValueError, match="radius_m"):

@@ -14,6 +14,7 @@ import pytest
 import shapely
 
 from areafetch.areas import Place
+from areafetch.areas.attributes import osm_attributes
 from areafetch.areas.categories import CATEGORIES
 from areafetch.cpu import CpuPool, burn_cpu
 from areafetch.providers import OverpassClient, extract_place_chunks, read_extract_places
@@ -54,7 +55,7 @@ def test_equals_the_oracle(
         assert place.source == "osm_extract"
         assert (place.lon, place.lat) == (element.lon, element.lat)
         assert place.name == element.tags.get("name")
-        assert place.attributes == dict(element.tags)
+        assert place.attributes == osm_attributes(element.tags)
         assert place.category in categories
     assert {p.source_id.split("/")[0] for p in places} == {"node", "way", "relation"}
 

@@ -12,6 +12,7 @@ import shapely
 from shapely.geometry import Polygon
 
 from areafetch.areas import Place
+from areafetch.areas.attributes import osm_attributes
 from areafetch.areas.categories import CATEGORIES
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.providers import OverpassClient, TileTooLarge
@@ -99,7 +100,7 @@ async def test_fetch_returns_exactly_the_expected_places(
         place = clipped[key]
         assert (place.lon, place.lat) == (element.lon, element.lat)
         assert place.name == element.tags.get("name")
-        assert place.attributes == dict(element.tags)
+        assert place.attributes == osm_attributes(element.tags)
         assert any(element.tags.get(k) == v for k, v in CATEGORIES[place.category].osm_tags)
     # Ways touching the polygon with their centre outside come back too: clipping is the caller's.
     assert len(places) >= len(clipped)

@@ -276,7 +276,10 @@ async def test_csv_has_every_row_quoted_properly(
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.headers["content-disposition"] == f'attachment; filename="area-{area_id}.csv"'
-    assert response.text.splitlines()[0] == "source,source_id,name,category,lon,lat,fetched_at,expired_at"
+    assert (
+        response.text.splitlines()[0]
+        == "source,source_id,name,category,lon,lat,address,opening_hours,website,phone,brand,cuisine,wheelchair,rating,user_rating_count,price_level,business_status,fetched_at,expired_at"
+    )
     assert '"Bar ""Kolme"", Kruunua\nHelsinki"' in response.text
     rows = csv_rows(response)
     assert sorted((row["source"], row["source_id"]) for row in rows) == sorted(
@@ -301,7 +304,10 @@ async def test_csv_of_an_area_without_places_is_the_header(
 
     response = await client.get(f"/api/areas/{area_id}/places", params={"format": "csv"})
 
-    assert response.text == "source,source_id,name,category,lon,lat,fetched_at,expired_at\r\n"
+    assert (
+        response.text
+        == "source,source_id,name,category,lon,lat,address,opening_hours,website,phone,brand,cuisine,wheelchair,rating,user_rating_count,price_level,business_status,fetched_at,expired_at\r\n"
+    )
 
 
 @pytest.mark.parametrize("output_format", ["geojson", "csv"])

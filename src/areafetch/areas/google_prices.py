@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Final, Literal
 if TYPE_CHECKING:
     from areafetch.config import Settings
 
-__all__ = ["DEFAULT_PRICES_USD_PER_1000", "NEARBY_SKU", "SkuName", "money_refusal", "price_usd"]
+__all__ = [
+    "DEFAULT_PRICES_USD_PER_1000",
+    "NEARBY_SKU",
+    "NEARBY_SKUS",
+    "GoogleFields",
+    "SkuName",
+    "money_refusal",
+    "nearby_sku",
+    "price_usd",
+]
 
 SkuName = Literal[
     "Nearby Search Pro",
@@ -37,8 +46,22 @@ DEFAULT_PRICES_USD_PER_1000: Final[dict[SkuName, float]] = {
     "Text Search Enterprise + Atmosphere": 40.0,
 }
 
-NEARBY_SKU: Final[SkuName] = "Nearby Search Pro"
-"""The SKU a Nearby Search call with areafetch's field mask is billed as."""
+GoogleFields = Literal["pro", "enterprise"]
+"""`AREAFETCH_GOOGLE_FIELDS`: which tier of Place fields a Nearby Search asks for."""
+
+NEARBY_SKUS: Final[dict[GoogleFields, SkuName]] = {
+    "pro": "Nearby Search Pro",
+    "enterprise": "Nearby Search Enterprise",
+}
+"""The SKU a Nearby Search call is billed as, by the field tier it asks for (the highest tier of
+any field in the mask: https://developers.google.com/maps/billing-and-pricing/sku-details/places)."""
+
+NEARBY_SKU: Final[SkuName] = NEARBY_SKUS["pro"]
+
+
+def nearby_sku(settings: Settings) -> SkuName:
+    """The SKU this deployment's Nearby Search calls are billed as."""
+    return NEARBY_SKUS[settings.google_fields]
 
 
 def price_usd(calls: int, prices: dict[SkuName, float], sku: SkuName = NEARBY_SKU) -> float:
@@ -51,10 +74,10 @@ def money_refusal(needed_calls: int, requests_left: int | None, settings: Settin
     when `AREAFETCH_GOOGLE_DAILY_USD` is unset or the estimate fits."""
     if settings.google_daily_usd is None or requests_left is None or needed_calls <= requests_left:
         return None
-    prices = settings.google_prices
-    left_usd = min(settings.google_daily_usd, price_usd(requests_left, prices))
+    prices, sku = settings.google_prices, nearby_sku(settings)
+    left_usd = min(settings.google_daily_usd, price_usd(requests_left, prices, sku))
     return (
-        f"the area's estimate is {needed_calls} Google calls, {price_usd(needed_calls, prices):.2f} USD at "
-        f"{prices[NEARBY_SKU]:g} USD per 1,000 ({NEARBY_SKU}), but only {left_usd:.2f} USD of today's "
+        f"the area's estimate is {needed_calls} Google calls, {price_usd(needed_calls, prices, sku):.2f} USD "
+        f"at {prices[sku]:g} USD per 1,000 ({sku}), but only {left_usd:.2f} USD of today's "
         f"AREAFETCH_GOOGLE_DAILY_USD = {settings.google_daily_usd:g} is left"
     )

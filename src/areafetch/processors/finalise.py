@@ -17,7 +17,7 @@ from bullmq import UnrecoverableError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.areas import fetch_job_id
-from areafetch.areas.google_prices import price_usd
+from areafetch.areas.google_prices import nearby_sku, price_usd
 from areafetch.areas.states import AreaState
 from areafetch.db import areas as area_queries
 from areafetch.db.runs import snapshot_run_places
@@ -55,7 +55,7 @@ async def finalise_area(payload: AreaRef, ctx: JobContext) -> AreaSummary:
                 "tiles_failed": len(failed),
                 "tiles_reused": await area_queries.reused_tiles(conn, area_id=payload.area_id),
                 "google_calls_billed": google_calls,
-                "google_usd": price_usd(google_calls, settings.google_prices),
+                "google_usd": price_usd(google_calls, settings.google_prices, nearby_sku(settings)),
             }
         )
         ending, reason = _ending(failed, fetched_any=any(done for done, _ in progress.values()))

@@ -100,6 +100,7 @@ def open_upstreams(settings: Settings, redis: Redis) -> Upstreams:
             api_key=api_key,
             timeout_s=settings.google_places_timeout_s,
             pause_min_s=settings.google_places_pause_min_s,
+            fields=settings.google_fields,
         )
         if api_key is not None
         else None

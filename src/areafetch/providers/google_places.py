@@ -30,7 +30,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from areafetch.areas import Place
+from areafetch.areas.attributes import google_attributes
 from areafetch.areas.categories import category_for_google_types, google_types
+from areafetch.areas.google_prices import GoogleFields
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.metrics import count_upstream_call
 from areafetch.providers._common import ThrottleTracker, retry_after_s, text_of
@@ -38,11 +40,43 @@ from areafetch.providers._common import ThrottleTracker, retry_after_s, text_of
 if TYPE_CHECKING:
     from areafetch.ratelimit import Limiter
 
-__all__ = ["FIELD_MASK", "MAX_RADIUS_M", "MAX_RESULTS", "GooglePlacesClient", "NearbyResult", "google_types"]
+__all__ = [
+    "FIELD_MASK",
+    "FIELD_MASKS",
+    "MAX_RADIUS_M",
+    "MAX_RESULTS",
+    "GooglePlacesClient",
+    "NearbyResult",
+    "google_types",
+]
 
 log = logging.getLogger(__name__)
 
-FIELD_MASK: Final = "places.id,places.displayName,places.location,places.types,places.primaryType"
+_PRO_FIELDS: Final = (
+    "id",
+    "displayName",
+    "location",
+    "types",
+    "primaryType",
+    "addressComponents",
+    "businessStatus",
+    "accessibilityOptions",
+)
+_ENTERPRISE_FIELDS: Final = (
+    "websiteUri",
+    "internationalPhoneNumber",
+    "regularOpeningHours",
+    "rating",
+    "userRatingCount",
+    "priceLevel",
+)
+FIELD_MASKS: Final[dict[str, str]] = {
+    "pro": ",".join(f"places.{field}" for field in _PRO_FIELDS),
+    "enterprise": ",".join(f"places.{field}" for field in _PRO_FIELDS + _ENTERPRISE_FIELDS),
+}
+"""`AREAFETCH_GOOGLE_FIELDS` -> the field mask: every field of the tier is billed as that tier's SKU
+(Nearby Search Pro / Enterprise: `areas.google_prices.nearby_sku`)."""
+FIELD_MASK: Final = FIELD_MASKS["pro"]
 MAX_RESULTS: Final = 20
 """Nearby Search returns at most this many places and has no paging."""
 MAX_RADIUS_M: Final = 50_000.0
@@ -86,13 +120,21 @@ class _LocalizedText(BaseModel):
 
 
 class _Place(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    """What areafetch reads of a place; the richer fields are kept as Google sends them (`extra`)
+    and normalised by `areas.attributes.google_attributes`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     id: str = Field(min_length=1, max_length=256)
     displayName: _LocalizedText | None = None
     location: _LatLng
     types: list[str] = []
     primaryType: str | None = None
+    rating: float | None = Field(default=None, ge=0, le=5)
+    userRatingCount: int | None = Field(default=None, ge=0)
+    priceLevel: str | None = Field(default=None, max_length=64)
+    businessStatus: str | None = Field(default=None, max_length=64)
+    websiteUri: str | None = Field(default=None, max_length=2048)
 
 
 class _Answer(BaseModel):
@@ -142,6 +184,7 @@ class GooglePlacesClient:
         api_key: SecretStr,
         timeout_s: float,
         pause_min_s: float = GOOGLE_PAUSE_MIN_S,
+        fields: GoogleFields = "pro",
     ) -> None:
         if not api_key.get_secret_value():
             raise ValueError("a Google API key is required")
@@ -153,6 +196,7 @@ class GooglePlacesClient:
         self._api_key = api_key
         self._timeout_s = timeout_s
         self._throttle = ThrottleTracker(limiter, minimum_s=pause_min_s)
+        self._field_mask = FIELD_MASKS[fields]
 
     def __repr__(self) -> str:
         return f"GooglePlacesClient(url={self._url!r}, limiter={self._limiter.name!r}, api_key={_REDACTED!r})"
@@ -200,7 +244,7 @@ class GooglePlacesClient:
                     json=body,
                     headers={
                         "X-Goog-Api-Key": self._api_key.get_secret_value(),
-                        "X-Goog-FieldMask": FIELD_MASK,
+                        "X-Goog-FieldMask": self._field_mask,
                     },
                     timeout=self._timeout_s,
                 )
@@ -258,9 +302,7 @@ class GooglePlacesClient:
             if category is None:
                 log.debug("google place %s has none of the wanted types: %s", place.id, place.types)
                 continue
-            attributes: dict[str, Any] = {"types": list(place.types)}
-            if place.primaryType is not None:
-                attributes["primaryType"] = place.primaryType
+            attributes = google_attributes(place.model_dump(exclude_none=True))
             places.append(
                 Place(
                     source="google_places",

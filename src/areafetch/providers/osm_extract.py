@@ -48,6 +48,7 @@ import osmium.index
 import osmium.osm
 
 from areafetch.areas import Place
+from areafetch.areas.attributes import osm_attributes
 from areafetch.areas.categories import category_for_osm_tags
 from areafetch.providers._osm import osm_tag_pairs
 
@@ -159,7 +160,10 @@ def _check_arguments(
 
 
 def _iter_found(
-    path: str, bbox: tuple[float, float, float, float], pairs: list[tuple[str, str | None]], location_storage: str
+    path: str,
+    bbox: tuple[float, float, float, float],
+    pairs: list[tuple[str, str | None]],
+    location_storage: str,
 ) -> Iterator[_Found]:
     """The tagged elements whose point lies in ``bbox``, as the file holds them (nodes and ways),
     then the relations. Holds only the wanted relations, never the nodes or ways it has passed."""
@@ -232,7 +236,7 @@ def _place(row: _Row) -> Place:
         category=category,
         lon=lon,
         lat=lat,
-        attributes=tags,
+        attributes=osm_attributes(tags),
     )
 
 

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from shapely.geometry import Polygon
 
 from areafetch.areas import Place
+from areafetch.areas.attributes import osm_attributes
 from areafetch.areas.categories import category_for_osm_tags
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.metrics import count_upstream_call
@@ -209,7 +210,7 @@ def _places(answer: _Answer, categories: tuple[str, ...]) -> list[Place]:
                 category=category,
                 lon=lon,
                 lat=lat,
-                attributes=dict(element.tags),
+                attributes=osm_attributes(element.tags),
             )
         )
     return places

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from areafetch.areas.google_prices import NEARBY_SKU
+from areafetch.areas.google_prices import nearby_sku
 from areafetch.areas.sources import RATE_LIMITED_SOURCES, Source
 from areafetch.ratelimit.gcra import emission_interval_us
 
@@ -81,7 +81,7 @@ def google_calls_for_daily_usd(settings: Settings) -> int | None:
     the limiter's daily budget counted in calls at the configured price (None: no money budget)."""
     if settings.google_daily_usd is None:
         return None
-    price = settings.google_prices[NEARBY_SKU] / 1000.0
+    price = settings.google_prices[nearby_sku(settings)] / 1000.0
     if price <= 0:
         return None
     return max(1, math.floor(settings.google_daily_usd / price + 1e-9))

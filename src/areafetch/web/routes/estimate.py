@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.areas import RATE_LIMITED_SOURCES, Source
 from areafetch.areas.budget import budget_refusals, fits_budget
-from areafetch.areas.google_prices import NEARBY_SKU, money_refusal, price_usd
+from areafetch.areas.google_prices import money_refusal, nearby_sku, price_usd
 from areafetch.areas.planning import calls_per_source, plan_options, tiled_sources
 from areafetch.config import Settings
 from areafetch.db.engine import connection
@@ -145,7 +145,7 @@ async def _google_estimate(
         known_places=known,
         calls_floor=floor,
         calls_ceiling=ceiling,
-        sku=NEARBY_SKU,
-        usd_floor=price_usd(floor, prices),
-        usd_ceiling=None if ceiling is None else price_usd(ceiling, prices),
+        sku=nearby_sku(settings),
+        usd_floor=price_usd(floor, prices, nearby_sku(settings)),
+        usd_ceiling=None if ceiling is None else price_usd(ceiling, prices, nearby_sku(settings)),
     )

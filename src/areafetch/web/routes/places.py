@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJs
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from areafetch.areas import Source
+from areafetch.areas.attributes import NORMALISED, csv_values
 from areafetch.areas.categories import CATEGORIES
 from areafetch.areas.osm_filters import is_osm_filter, osm_filter_pair
 from areafetch.db.engine import connection
@@ -33,7 +34,17 @@ __all__ = [
 
 router = APIRouter(prefix="/api/areas", tags=["places"])
 
-CSV_COLUMNS = ("source", "source_id", "name", "category", "lon", "lat", "fetched_at", "expired_at")
+CSV_COLUMNS = (
+    "source",
+    "source_id",
+    "name",
+    "category",
+    "lon",
+    "lat",
+    *NORMALISED,
+    "fetched_at",
+    "expired_at",
+)
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
@@ -62,9 +73,8 @@ def _place_id_cursor(cursor: str) -> str:
 CategoryName = Annotated[
     str,
     AfterValidator(_known_category),
-    WithJsonSchema(
-        {"anyOf": [{"type": "string", "enum": list(CATEGORIES)}, {"type": "string", "pattern": "^osm:"}]}
-    ),
+    # The named categories; an area's `osm:<filter>` categories are accepted too (not listed here).
+    WithJsonSchema({"type": "string", "enum": list(CATEGORIES)}),
 ]
 Cursor = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,19}$"), AfterValidator(_place_id_cursor)]
 
@@ -218,6 +228,7 @@ def _csv_row(row: PlaceRow) -> tuple[object, ...]:
         row.category,
         "" if row.lon is None else row.lon,
         "" if row.lat is None else row.lat,
+        *csv_values(row.attributes),
         row.fetched_at.isoformat(),
         "" if row.expired_at is None else row.expired_at.isoformat(),
     )
