@@ -236,6 +236,7 @@ async def test_submit_wait_shows_progress_until_the_area_completes_and_prints_it
     tiles = area["progress"]["tiles_total"]
     assert tiles >= 3
     assert f"{tiles}/{tiles} tiles" in output  # the progress bar's last state
+    assert "100%" in output  # the bar shows the work done (it only rises when cells split)
     assert f"area {found[1]} completed" in output
     assert "places in kamppi" in output
     for category, counts in _by_category(summary).items():

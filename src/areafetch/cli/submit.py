@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from areafetch.areas.states import FINISHED_STATES
@@ -234,7 +234,8 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 @dataclass
 class _ProgressView:
-    """A rich progress bar of tiles done / total; an unknown total (still planning) pulses."""
+    """A rich progress bar of the area's work done (the API's `percent`, which only rises when
+    Overpass cells split), with its tiles done / total beside it; still planning, it pulses."""
 
     progress: Progress
     task: TaskID
@@ -244,13 +245,13 @@ class _ProgressView:
         progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("tiles"),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[tiles]} tiles"),
             TimeElapsedColumn(),
             console=console,
         )
         progress.start()
-        return cls(progress, progress.add_task("queued", total=None))
+        return cls(progress, progress.add_task("queued", total=None, tiles="0/?"))
 
     def update(self, area: dict[str, Any]) -> None:
         state = str(area.get("state"))
@@ -261,8 +262,9 @@ class _ProgressView:
         self.progress.update(
             self.task,
             description=f"{state:<9} {detail}".rstrip(),
-            completed=int(tiles.get("tiles_done") or 0),
-            total=total or None,
+            completed=float(tiles.get("percent") or 0.0),
+            total=100.0 if total else None,
+            tiles=f"{int(tiles.get('tiles_done') or 0)}/{total}",
         )
 
     def stop(self) -> None:
