@@ -19,7 +19,6 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-from areafetch.areas import RATE_LIMITED_SOURCES
 from areafetch.config import Settings
 from areafetch.constants import ALL_QUEUES
 from areafetch.db import create_engine
@@ -29,7 +28,8 @@ from areafetch.errors import ServiceUnavailable
 from areafetch.queue import JOB_STATES, Queues
 from areafetch.queue.admin import WorkerInfo, connected_workers
 from areafetch.queue.schedules import RefreshSchedule, refresh_schedules
-from areafetch.ratelimit import Limiter, LimiterStatus, policy_for
+from areafetch.ratelimit import LimiterStatus
+from areafetch.ratelimit.pools import deployment_limiters
 from areafetch.redaction import redacted_url
 from areafetch.redis import create_client
 
@@ -85,10 +85,7 @@ async def _read_redis(settings: Settings, report: StatusReport) -> None:
             report.queues.append(QueueStatus(name, {k: int(v) for k, v in counts.items()}))
         report.workers = await connected_workers(queues)
         report.schedules = await refresh_schedules(queues)
-        for upstream in RATE_LIMITED_SOURCES:
-            limiter = Limiter(
-                client, upstream, policy_for(settings, upstream), namespace=settings.limiter_namespace
-            )
+        for limiter in deployment_limiters(client, settings).values():
             report.limiters.append(await limiter.status())
         report.redis_read = True
     except (RedisError, OSError, ServiceUnavailable) as exc:

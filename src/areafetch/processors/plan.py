@@ -19,7 +19,7 @@ from areafetch.processors._shared import fail_area, load_area, log
 from areafetch.processors.base import JobContext
 from areafetch.processors.overpass_learning import fit_planned_cells
 from areafetch.queue.flows import add_area_flow
-from areafetch.ratelimit import LimiterStatus
+from areafetch.ratelimit.pools import source_statuses
 
 __all__ = ["EXTRACT_TILE_ID", "FetchUnit", "plan_area_job", "plan_fetch_units"]
 
@@ -103,11 +103,8 @@ def _unit_calls(units: Sequence[FetchUnit], calls: dict[Source, int]) -> dict[So
 
 async def _check_budget(ctx: JobContext, sources: Sequence[Source], calls: dict[Source, int]) -> None:
     """The rules the estimate applies too: the call budget, then whether each source is configured."""
-    statuses: dict[Source, LimiterStatus] = {}
-    for source, needed in calls.items():
-        limiter = ctx.resources.upstreams.limiters.get(source)
-        if limiter is not None and needed:
-            statuses[source] = await limiter.status()
+    limiters = ctx.resources.upstreams.limiters
+    statuses = await source_statuses(limiters, [source for source, needed in calls.items() if needed])
     settings = ctx.resources.settings
     reasons = budget_refusals(
         calls,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import anyio
 
@@ -19,6 +18,7 @@ from areafetch.config import Settings
 from areafetch.providers import GooglePlacesClient, OverpassClient
 from areafetch.providers.overpass_pool import OverpassPool
 from areafetch.ratelimit import Limiter, policy_for
+from areafetch.ratelimit.policy import overpass_limiter_name
 
 __all__ = ["Upstreams", "open_upstreams"]
 
@@ -57,11 +57,11 @@ class Upstreams:
 def _overpass_pool(
     settings: Settings, redis: Redis, http: httpx.AsyncClient, limiters: dict[str, Limiter]
 ) -> OverpassPool:
-    """One client per `AREAFETCH_OVERPASS_URLS` endpoint, each with its own limiter (the first one is
-    `overpass`, which the call budget checks; the others `overpass:<host[:port]>`)."""
+    """One client per `AREAFETCH_OVERPASS_URLS` endpoint, each with its own limiter (`overpass`, then
+    `overpass:<host[:port]>`; the call budget counts them all)."""
     clients = []
     for index, url in enumerate(settings.overpass_endpoints):
-        name = "overpass" if index == 0 else f"overpass:{urlsplit(url).netloc}"[:128]
+        name = overpass_limiter_name(index, url)
         if name not in limiters:
             limiters[name] = Limiter(
                 redis, name, policy_for(settings, "overpass"), namespace=settings.limiter_namespace

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Grant", "LimiterStatus"]
+__all__ = ["Grant", "LimiterStatus", "combined_status"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +66,26 @@ class LimiterStatus(BaseModel):
     requests_left: int | None
     bytes_left: int | None
     budget_exhausted: bool
+
+
+def combined_status(name: str, statuses: list[LimiterStatus]) -> LimiterStatus:
+    """Several limiters of one source (an Overpass endpoint pool) as one, for its call budget: the
+    requests and bytes left are their sums (None when any has no budget), and it is exhausted only
+    when every one is."""
+
+    def total(values: list[int | None]) -> int | None:
+        return None if any(value is None for value in values) else sum(v for v in values if v is not None)
+
+    first = min(statuses, key=lambda status: status.next_slot_at)
+    return first.model_copy(
+        update={
+            "name": name,
+            "in_flight": sum(status.in_flight for status in statuses),
+            "max_in_flight": sum(status.max_in_flight for status in statuses),
+            "requests_today": sum(status.requests_today for status in statuses),
+            "bytes_today": sum(status.bytes_today for status in statuses),
+            "requests_left": total([status.requests_left for status in statuses]),
+            "bytes_left": total([status.bytes_left for status in statuses]),
+            "budget_exhausted": all(status.budget_exhausted for status in statuses),
+        }
+    )

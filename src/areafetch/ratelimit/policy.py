@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,7 +15,13 @@ from areafetch.ratelimit.gcra import emission_interval_us
 if TYPE_CHECKING:
     from areafetch.config import Settings
 
-__all__ = ["LimitPolicy", "google_calls_for_daily_usd", "policy_for"]
+__all__ = [
+    "LimitPolicy",
+    "google_calls_for_daily_usd",
+    "limiter_names",
+    "overpass_limiter_name",
+    "policy_for",
+]
 
 
 class LimitPolicy(BaseModel):
@@ -89,3 +96,19 @@ def google_calls_for_daily_usd(settings: Settings) -> int | None:
 
 def _tighter(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
+
+
+def overpass_limiter_name(index: int, url: str) -> str:
+    """The limiter of the `index`-th `AREAFETCH_OVERPASS_URLS` endpoint: the first is `overpass`,
+    the others `overpass:<host[:port]>` (each endpoint has its own rate and budget)."""
+    return "overpass" if index == 0 else f"overpass:{urlsplit(url).netloc}"[:128]
+
+
+def limiter_names(settings: Settings) -> list[tuple[str, Source]]:
+    """Every limiter of this deployment, with the source whose policy it follows: each Overpass
+    endpoint's, then Google's."""
+    overpass: list[tuple[str, Source]] = [
+        (overpass_limiter_name(index, url), "overpass")
+        for index, url in enumerate(settings.overpass_endpoints)
+    ]
+    return [*overpass, *[(name, name) for name in RATE_LIMITED_SOURCES if name != "overpass"]]

@@ -18,7 +18,8 @@ from areafetch.db.place_reads import stored_points
 from areafetch.errors import InvalidArea, InvalidField, ServiceUnavailable
 from areafetch.geo import AreaPlan, contains_many, parse_area, plan_area
 from areafetch.geo._cover import nearby_call_range
-from areafetch.ratelimit import Limiter, LimiterStatus, policy_for
+from areafetch.ratelimit import LimiterStatus
+from areafetch.ratelimit.pools import deployment_limiters, source_statuses
 from areafetch.web.deps import EngineDep, RedisDep, SettingsDep, WriteAccessDep
 from areafetch.web.routes.areas import AreaCreate, check_sources_configured
 
@@ -117,13 +118,9 @@ async def _limiter_statuses(
 ) -> dict[Source, LimiterStatus]:
     """Today's budget of every rate-limited source the area calls (a local extract has none)."""
     try:
-        return {
-            source: await Limiter(
-                redis, source, policy_for(settings, source), namespace=settings.limiter_namespace
-            ).status()
-            for source in calls
-            if source in RATE_LIMITED_SOURCES
-        }
+        return await source_statuses(
+            deployment_limiters(redis, settings), [s for s in calls if s in RATE_LIMITED_SOURCES]
+        )
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", str(exc)) from exc
 

@@ -6,11 +6,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from areafetch.areas import RATE_LIMITED_SOURCES
 from areafetch.constants import ALL_QUEUES
 from areafetch.errors import ServiceUnavailable
 from areafetch.queue.admin import QueueOverview, WorkerInfo, connected_workers, queue_overview
-from areafetch.ratelimit import Limiter, LimiterStatus, policy_for
+from areafetch.ratelimit import LimiterStatus
+from areafetch.ratelimit.pools import deployment_limiters
 from areafetch.web.deps import QueuesDep, ReadAccessDep, RedisDep, SettingsDep
 
 router = APIRouter(prefix="/api/queues", tags=["queues"])
@@ -31,12 +31,7 @@ async def get_queues(
     """Counts per state and recent jobs of every queue, the state of every limiter and worker."""
     overviews = [await queue_overview(queues, name) for name in ALL_QUEUES]
     try:
-        limiters = [
-            await Limiter(
-                redis, name, policy_for(settings, name), namespace=settings.limiter_namespace
-            ).status()
-            for name in RATE_LIMITED_SOURCES
-        ]
+        limiters = [await limiter.status() for limiter in deployment_limiters(redis, settings).values()]
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
     return QueuesPublic(queues=overviews, limiters=limiters, workers=await connected_workers(queues))
