@@ -73,7 +73,7 @@ async def test_bbox_is_accepted(api: httpx.AsyncClient) -> None:
         ({"area": None, "bbox": [24.95, 60.17, 24.95, 60.175]}, "bbox", ""),
         ({"area": None, "bbox": [24.94, 60.18, 24.95, 60.17]}, "bbox", "south"),
         ({"categories": ["cafe", "casino"]}, "categories", "unknown categories ['casino']"),
-        ({"categories": []}, "categories", "at least 1"),
+        ({"categories": []}, "body", "give `categories`, `osm_tags` or both"),
         ({"sources": ["google_places"], "categories": list(CATEGORIES)}, "body", "at most 50"),
         ({"sources": ["bing"]}, "sources", "overpass"),
         ({"sources": ["google_places"]}, "sources", "AREAFETCH_GOOGLE_API_KEY"),
