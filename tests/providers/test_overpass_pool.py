@@ -15,6 +15,7 @@ from areafetch.ratelimit import Limiter, LimitPolicy
 from tests.fakes.extract import OsmData
 from tests.fakes.fixtures import TEST_USER_AGENT
 from tests.fakes.overpass import OverpassFake, OverpassFault
+from tests.helpers import eventually
 from tests.providers.policies import OVERPASS_FAKE_RATE, OVERPASS_TEST_POLICY
 from tests.providers.test_overpass import HELSINKI_RING
 
@@ -75,7 +76,7 @@ async def test_a_504_moves_the_call_to_the_next_endpoint_and_the_next_calls_too(
         _client(http, make_limiter(fast), url)
         for url in (overpass_fake.interpreter_url, second_fake.interpreter_url)
     ]
-    pool = OverpassPool(clients, set_aside_after=3, probe_after_s=60.0, clock=clock)
+    pool = OverpassPool(clients, set_aside_after=3, probe_after_s=1.5, clock=clock)
     overpass_fake.inject(OverpassFault(kind="busy", count=3))
 
     for _ in range(3):
@@ -83,10 +84,19 @@ async def test_a_504_moves_the_call_to_the_next_endpoint_and_the_next_calls_too(
     assert _queries(overpass_fake) == [504, 504, 504]
     assert _queries(second_fake) == [200, 200, 200]
     assert pool.set_aside() == [overpass_fake.interpreter_url]  # three in a row: set aside ...
+    # ... for every process: its limiter is paused in Redis as long, so their pools order it last
+    assert (await clients[0].limiter.status()).paused_until is not None
+    other_process = OverpassPool(clients, set_aside_after=3, probe_after_s=1.5)
+    await other_process.fetch(HELSINKI_RING, CATEGORIES)
 
     await pool.fetch(HELSINKI_RING, CATEGORIES)
     assert len(_queries(overpass_fake)) == 3  # ... and not asked while set aside
-    clock.now += 61.0  # its probe is due: the next real query is the probe
+    clock.now += 1.6  # its probe is due: the next real query is the probe
+
+    async def pause_over() -> bool:
+        return (await clients[0].limiter.status()).paused_until is None
+
+    await eventually(pause_over, timeout_s=10, what="the shared pause to end")
     await pool.fetch(HELSINKI_RING, CATEGORIES)
     assert _queries(overpass_fake) == [504, 504, 504, 200]
     assert pool.set_aside() == []

@@ -12,7 +12,8 @@
   and is raised at once.
 - Set aside: an endpoint that failed `set_aside_after` times in a row is skipped for
   `probe_after_s` (doubling with each further failure, up to `_MAX_SET_ASIDE_S`); after that the
-  next real query to it is the probe, and a success takes it back.
+  next real query to it is the probe, and a success takes it back. Every process sees it: its
+  limiter is paused for as long (Redis), so the other pools order it last, behind its pause.
 - All down: `UpstreamError` (`UpstreamThrottled` if every endpoint throttled) naming every
   endpoint tried and its failure; the job retries within its attempts.
 
@@ -113,7 +114,7 @@ class OverpassPool:
             except (TileTooLarge, UpstreamRejected):
                 raise
             except _Failover as exc:
-                self._failed(endpoint)
+                await self._failed(endpoint)
                 failures.append((endpoint, exc))
                 continue
             endpoint.failures_in_a_row = 0
@@ -132,11 +133,14 @@ class OverpassPool:
         )
         return sorted(ready, key=lambda e: (waits[e.index], e.index)) + resting
 
-    def _failed(self, endpoint: _Endpoint) -> None:
+    async def _failed(self, endpoint: _Endpoint) -> None:
         endpoint.failures_in_a_row += 1
         beyond = endpoint.failures_in_a_row - self._set_aside_after
         if beyond >= 0:
-            endpoint.set_aside_until = self._clock() + min(self._probe_after_s * 2**beyond, _MAX_SET_ASIDE_S)
+            seconds = min(self._probe_after_s * 2**beyond, _MAX_SET_ASIDE_S)
+            endpoint.set_aside_until = self._clock() + seconds
+            # Shared with every process: its limiter is paused, so their pools order it last too.
+            await endpoint.client.limiter.pause(seconds)
 
 
 async def _wait_s(client: OverpassClient) -> float:
