@@ -145,7 +145,9 @@ def test_field_mask_is_applied(google: GooglePlacesFake) -> None:
     )
     assert everything[0]["name"] == f"places/{everything[0]['id']}"
     assert search(google, body(), mask="places").json()["places"] == everything
-    assert search(google, body(), mask="places.rating").json()["places"][0] == {}  # valid, no data
+    assert search(google, body(), mask="places.priceLevel").json()["places"][0] == {}  # valid, no data
+    rated = search(google, body(), mask="places.rating").json()["places"][0]
+    assert list(rated) == ["rating"]  # and only what the mask asks for
     assert parse_field_mask("places.displayName,places.displayName.text") == {"places": {"displayName": None}}
 
 

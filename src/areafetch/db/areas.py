@@ -14,7 +14,6 @@ from areafetch.areas.states import FINISHED_STATES, UNFINISHED_STATES, AreaState
 from areafetch.db.tables import area_places, areas, places, tile_and_cells, tiles
 
 __all__ = [
-    "area_state",
     "cancel_area",
     "complete_tile",
     "count_places",
@@ -97,10 +96,6 @@ async def lock_area_state(conn: AsyncConnection, *, area_id: uuid.UUID) -> str |
     """The area's state, its row locked until the transaction ends; None when there is no such area."""
     row = (await conn.execute(select(areas.c.state).where(areas.c.id == area_id).with_for_update())).first()
     return None if row is None else str(row.state)
-
-
-async def area_state(conn: AsyncConnection, *, area_id: uuid.UUID) -> str | None:
-    return (await conn.execute(select(areas.c.state).where(areas.c.id == area_id))).scalar()
 
 
 async def get_area(conn: AsyncConnection, *, area_id: uuid.UUID) -> dict[str, Any] | None:

@@ -23,7 +23,16 @@ from areafetch.errors import ServiceUnavailable
 from areafetch.jobs import FETCH_TILE_SPEC, FINALISE_AREA_SPEC, AreaRef, FetchTilePayload
 from areafetch.queue.producer import Queues, default_job_options
 
-__all__ = ["add_area_flow", "failed_children", "remove_waiting_area_jobs", "requeue_area_tiles"]
+__all__ = [
+    "add_area_flow",
+    "failed_children",
+    "is_cancelled",
+    "mark_cancelled",
+    "remove_waiting_area_jobs",
+    "requeue_area_tiles",
+]
+
+_CANCEL_MARK_TTL_S = 7 * 86_400
 
 
 def _job_key(prefix: str, job_id: str) -> str:
@@ -96,6 +105,24 @@ async def requeue_area_tiles(queues: Queues, area_id: uuid.UUID, tiles: Sequence
         await add_area_flow(queues.flows(), queue.client, queues.settings, area_id, tiles)
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
+
+
+def _cancel_key(prefix: str, area_id: uuid.UUID) -> str:
+    return f"{prefix}:areafetch:cancelled:{area_id}"
+
+
+async def mark_cancelled(queues: Queues, area_id: uuid.UUID) -> None:
+    """Tell the area's jobs in flight (the database says it too; this is what they check between
+    a limiter grant and the request, where a database round trip would delay the request)."""
+    queue = queues.get(AREAS_QUEUE)
+    try:
+        await queue.client.set(_cancel_key(queues.settings.queue_prefix, area_id), "1", ex=_CANCEL_MARK_TTL_S)
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
+
+
+async def is_cancelled(redis: Redis, settings: Settings, area_id: uuid.UUID) -> bool:
+    return bool(await redis.exists(_cancel_key(settings.queue_prefix, area_id)))
 
 
 def _text(value: bytes | str) -> str:

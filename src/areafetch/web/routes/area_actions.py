@@ -11,7 +11,7 @@ from areafetch.db import areas as area_queries
 from areafetch.db.engine import connection, transaction
 from areafetch.errors import AreaNotFound, AreaStateConflict, ServiceUnavailable
 from areafetch.log import get_logger
-from areafetch.queue.flows import remove_waiting_area_jobs, requeue_area_tiles
+from areafetch.queue.flows import mark_cancelled, remove_waiting_area_jobs, requeue_area_tiles
 from areafetch.web.deps import EngineDep, QueuesDep, WriteAccessDep
 from areafetch.web.routes.areas import AreaId, AreaPublic, read_area
 
@@ -74,6 +74,7 @@ async def cancel_area(
     # After the commit: a job that starts meanwhile sees the cancel and makes no call, so with
     # Redis down the cancel still holds (its waiting jobs then end at once when they start).
     try:
+        await mark_cancelled(queues, area_id)
         await remove_waiting_area_jobs(queues, area_id)
     except ServiceUnavailable as exc:
         log.warning("area.cancel_left_jobs", area_id=str(area_id), error=str(exc)[:300])
