@@ -69,10 +69,11 @@ class InvalidArea(AreafetchError):
 class InvalidField(AreafetchError):
     """A request field holds a value the service cannot use (it passed the schema, not our rules)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, location: str = "body") -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.location = location  # body, query, path
 
 
 class Unauthorized(AreafetchError):

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from areafetch.config import Settings
 from areafetch.web.app import create_app
+from tests.helpers import area_client
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -84,3 +85,14 @@ async def test_a_standard_body_still_reaches_the_route(api: httpx.AsyncClient) -
 def test_app_fixture_is_the_real_app(app: FastAPI) -> None:
     paths = {context.path_format for context in iter_route_contexts(app.routes)}
     assert "/api/areas" in paths
+
+
+async def test_an_unknown_query_parameter_of_an_api_route_is_a_422_naming_it(settings: Settings) -> None:
+    async with area_client(settings) as client:
+        response = await client.get("/api/areas", params={"stat": "failed"})  # misspelt `state`
+        assert response.status_code == 422
+        (error,) = response.json()["detail"]
+        assert error["loc"] == ["query", "stat"]
+        assert "this route takes: created_after, created_before, cursor, limit, name, state" in error["msg"]
+        assert (await client.get("/api/areas", params={"state": "failed"})).status_code == 200
+        assert (await client.get("/healthz", params={"probe": "1"})).status_code == 200  # probes stay lenient

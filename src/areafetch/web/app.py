@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from areafetch import __version__
@@ -29,6 +29,7 @@ from areafetch.web.routes import (
 )
 from areafetch.web.routes import metrics as metrics_routes
 from areafetch.web.state import AppState
+from areafetch.web.strict_query import reject_unknown_query_parameters
 
 __all__ = ["create_app"]
 
@@ -46,7 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await state.close()
 
-    app = FastAPI(title="areafetch", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="areafetch",
+        version=__version__,
+        lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query_parameters)],
+    )
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth

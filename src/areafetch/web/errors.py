@@ -67,7 +67,9 @@ async def _handle(request: Request, exc: Exception) -> Response:
 def _body(exc: AreafetchError) -> dict[str, object]:
     if isinstance(exc, InvalidField):  # the shape of FastAPI's own validation errors
         return {
-            "detail": [{"type": "value_error", "loc": ["body", exc.field], "msg": exc.message, "input": None}]
+            "detail": [
+                {"type": "value_error", "loc": [exc.location, exc.field], "msg": exc.message, "input": None}
+            ]
         }
     return {"detail": str(exc)}
 
