@@ -67,6 +67,7 @@ def fuzz_app(settings: Settings) -> Iterator[None]:
 @settings(
     max_examples=25,
     deadline=None,
+    derandomize=True,  # the same examples every run: a failure in CI is reproduced by running it again
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
         HealthCheck.too_slow,

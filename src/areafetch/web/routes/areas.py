@@ -244,9 +244,11 @@ async def list_areas_route(
     engine: EngineDep,
     _access: ReadAccessDep,
     state: Annotated[list[AreaState] | None, Query(description="only these states")] = None,
-    name: Annotated[str | None, Query(max_length=200, description="name contains (any case)")] = None,
-    created_after: Annotated[str | None, Query(max_length=40, description=_WHEN)] = None,
-    created_before: Annotated[str | None, Query(max_length=40, description=_WHEN)] = None,
+    name: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="name contains (any case)")
+    ] = None,
+    created_after: Annotated[str | None, Query(min_length=1, max_length=40, description=_WHEN)] = None,
+    created_before: Annotated[str | None, Query(min_length=1, max_length=40, description=_WHEN)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the page before")
