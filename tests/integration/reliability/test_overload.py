@@ -109,11 +109,13 @@ async def test_burst_of_areas_is_answered_202_429_or_503_and_every_accepted_one_
     queues = Queues(local)
     try:
         counts = await queues.get(AREAS_QUEUE).getJobCounts("failed", "active", "waiting", "delayed")
+        scheduled = await queues.get(AREAS_QUEUE).getJobSchedulersCount()  # the daily retention job
     finally:
         await queues.close()
 
     assert states == {"completed": len(accepted)}
-    assert counts == {"failed": 0, "active": 0, "waiting": 0, "delayed": 0}
+    assert scheduled == 1
+    assert counts == {"failed": 0, "active": 0, "waiting": 0, "delayed": scheduled}
     print(
         f"\n{AREAS} areas: {dict(statuses)}; submitted in {submitted_s:.1f}s, "
         f"all processed after {processed_s:.1f}s"
