@@ -41,6 +41,10 @@ def test_a_good_filter_parses(text: str, parsed: tuple[str, str | None]) -> None
         ("shop]=x", "an OSM key is ASCII"),
         ("=bakery", "an OSM key is ASCII"),
         ('"shop"', "an OSM key is ASCII"),
+        ("shop\n", "an OSM key is ASCII"),  # `$` would match before a final newline
+        ("shop\n=bakery", "an OSM key is ASCII"),
+        ("name=a\u2028b", "printable"),
+        ("name=a\x85b", "printable"),
     ],
 )
 def test_a_bad_filter_is_refused_with_the_reason(text: str, reason: str) -> None:

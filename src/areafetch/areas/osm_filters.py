@@ -34,13 +34,13 @@ def parse_osm_filter(text: str) -> tuple[str, str | None]:
     if not text or len(text) > _MAX_LENGTH:
         raise ValueError(f"{text!r}: a filter is 1 to {_MAX_LENGTH} characters, `key=value` or `key`")
     key, equals, value = text.partition("=")
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise ValueError(
             f"{text!r}: an OSM key is ASCII letters, digits and _ : . - (e.g. shop, addr:street, name:fi)"
         )
     if not equals:
         return key, None
-    if not value or value != value.strip() or _BAD_VALUE.search(value):
+    if not value or value != value.strip() or not value.isprintable() or _BAD_VALUE.search(value):
         raise ValueError(
             f"{text!r}: a value is printable text without quotes, backslashes or surrounding spaces"
         )

@@ -107,11 +107,15 @@ class AreaCreate(BaseModel):
     def _something_to_fetch(self) -> AreaCreate:
         if not self.categories and not self.osm_tags:
             raise ValueError("give `categories`, `osm_tags` or both")
-        if "google_places" in self.sources and not self.categories:
-            only = " only" if self.sources == ["google_places"] else ""
+        if self.sources == ["google_places"] and self.osm_tags:
             raise ValueError(
-                f"google_places{only}: Google has no equivalent of `osm_tags`; name `categories` for it"
-                + ("" if only else " or leave google_places out")
+                "google_places only: Google has no equivalent of `osm_tags`; add overpass or "
+                "osm_extract for them, or ask Google for `categories`"
+            )
+        if "google_places" in self.sources and not self.categories:
+            raise ValueError(
+                "google_places: Google has no equivalent of `osm_tags`; name `categories` for it or leave "
+                "google_places out"
             )
         return self
 
