@@ -51,7 +51,7 @@ BullmqProcessor = Callable[[Any, str], Awaitable[Any]]
 
 # Imported by each CPU pool process when it starts: where an area's planning lives
 # (`plan_fetch_units`, with the geometry libraries it imports), the job every area starts with.
-_CPU_MODULES = ("areafetch.processors.plan",)
+_CPU_MODULES = ("areafetch.processors.plan", "areafetch.conflation.matcher")
 
 
 def served_queues() -> tuple[str, ...]:

@@ -167,6 +167,9 @@ def test_the_summary_tables_show_places_by_category_and_source_and_the_figures()
             "tiles": 3,
             "upstream_calls": 2,
             "duration_s": 1.25,
+            "places_merged": 3,
+            "places_in_several_sources": 2,
+            "places_only_in_source": {"overpass": 1},
         },
     }
     console = Console(width=120, record=True, file=io.StringIO())
@@ -177,6 +180,9 @@ def test_the_summary_tables_show_places_by_category_and_source_and_the_figures()
     assert re.search(r"total\s+│\s+2\s+│\s+3\s+│\s+5", text), text
     assert re.search(r"density \(places/km²\)\s+│\s+20\.0", text), text
     assert re.search(r"upstream calls\s+│\s+2", text), text
+    assert re.search(r"real places \(records linked\)\s+│\s+3", text), text
+    assert re.search(r"in more than one source\s+│\s+2", text), text
+    assert re.search(r"only in overpass\s+│\s+1", text), text
 
 
 # --- the commands, as processes -----------------------------------------------------------------

@@ -777,6 +777,9 @@ class GooglePlacesSettings(BaseModel):
     page_token_delay_s: float = Field(
         default=2.0, ge=0, description="a Text Search nextPageToken is refused until this old"
     )
+    labelled_set: bool = Field(
+        default=False, description="serve the perturbed places of `labelled_places` (conflation's test set)"
+    )
 
 
 GoogleFaultKind = Literal[
@@ -831,7 +834,7 @@ def _error_info(reason: str) -> list[dict[str, Any]]:
 
 class GooglePlacesApp:
     def __init__(self, data: OsmData, settings: GooglePlacesSettings) -> None:
-        self.places = google_places(data)
+        self.data = data
         self.state: FakeState[GooglePlacesSettings, GooglePlacesFault] = FakeState(
             settings, GooglePlacesFault
         )
@@ -847,6 +850,14 @@ class GooglePlacesApp:
     @property
     def settings(self) -> GooglePlacesSettings:
         return self.state.settings
+
+    @property
+    def places(self) -> tuple[FakePlace, ...]:
+        if self.settings.labelled_set:
+            from tests.fakes.labelled_places import labelled_set  # it builds on this module
+
+            return labelled_set(self.data).places
+        return google_places(self.data)
 
     def _reset(self) -> None:
         self.accepted.clear()

@@ -357,10 +357,14 @@ async def test_openapi_describes_the_collection_and_the_choices(settings: Settin
 
     operation = schema["paths"]["/api/areas/{area_id}/places"]["get"]
     ok = operation["responses"]["200"]["content"]
-    assert ok["application/json"]["schema"] == {"$ref": "#/components/schemas/PlaceFeatureCollection"}
+    assert ok["application/json"]["schema"]["anyOf"] == [
+        {"$ref": "#/components/schemas/PlaceFeatureCollection"},
+        {"$ref": "#/components/schemas/MergedPlaceFeatureCollection"},
+    ]
     assert "text/csv" in ok
     parameters = {p["name"]: p for p in operation["parameters"]}
-    assert set(parameters) == {"area_id", "category", "source", "limit", "cursor", "format"}
+    assert set(parameters) == {"area_id", "category", "source", "limit", "cursor", "format", "view"}
+    assert parameters["view"]["schema"]["enum"] == ["records", "merged"]
     category_items = parameters["category"]["schema"]["anyOf"][0]["items"]
     assert set(category_items["enum"]) >= {"restaurant", "cafe", "park"}
     collection = schema["components"]["schemas"]["PlaceFeatureCollection"]

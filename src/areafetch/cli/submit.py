@@ -335,6 +335,11 @@ def summary_tables(area: dict[str, Any]) -> list[Table]:
     figures.add_column("figure")
     figures.add_column("value", justify="right")
     figures.add_row("places", str(summary.get("places_total", 0)))
+    if len(sources) > 1 and summary.get("places_merged") is not None:
+        figures.add_row("real places (records linked)", str(summary["places_merged"]))
+        figures.add_row("  in more than one source", str(summary.get("places_in_several_sources", 0)))
+        for source, count in sorted((summary.get("places_only_in_source") or {}).items()):
+            figures.add_row(f"  only in {source}", str(count))
     figures.add_row("area (km²)", f"{float(summary.get('area_km2', area.get('area_km2', 0))):.3f}")
     figures.add_row("density (places/km²)", f"{float(summary.get('density_per_km2', 0)):.1f}")
     figures.add_row("tiles", str(summary.get("tiles", area.get("progress", {}).get("tiles_total", 0))))

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import Row, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.areas.places import Place
 from areafetch.db.tables import area_places, areas, places
 
-__all__ = ["PlaceRow", "area_exists", "places_in_bbox", "read_area_places"]
+__all__ = ["PlaceRow", "area_exists", "place_row", "places_in_bbox", "read_area_places"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,22 +87,23 @@ async def read_area_places(
         statement = statement.where(places.c.category.in_(sorted(categories)))
     if sources:
         statement = statement.where(places.c.source.in_(sorted(sources)))
-    result = await conn.execute(statement)
-    return [
-        PlaceRow(
-            id=row.id,
-            source=row.source,
-            source_id=row.source_id,
-            name=row.name,
-            category=row.category,
-            lon=row.lon,
-            lat=row.lat,
-            attributes=row.attributes,
-            fetched_at=row.fetched_at,
-            expired_at=row.expired_at,
-        )
-        for row in result
-    ]
+    return [place_row(row) for row in await conn.execute(statement)]
+
+
+def place_row(row: Row[Any, *tuple[Any, ...]]) -> PlaceRow:
+    """A `places` row (with at least the columns of `PlaceRow`) as a `PlaceRow`."""
+    return PlaceRow(
+        id=row.id,
+        source=row.source,
+        source_id=row.source_id,
+        name=row.name,
+        category=row.category,
+        lon=row.lon,
+        lat=row.lat,
+        attributes=row.attributes,
+        fetched_at=row.fetched_at,
+        expired_at=row.expired_at,
+    )
 
 
 async def stored_points(

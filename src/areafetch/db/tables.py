@@ -33,6 +33,7 @@ __all__ = [
     "cell_capacity",
     "metadata",
     "place_density",
+    "place_links",
     "places",
     "run_places",
     "test_job_runs",
@@ -160,6 +161,22 @@ area_places = Table(
     Column("area_id", UUID(as_uuid=True), nullable=False),
     Column("place_id", BigInteger, nullable=False),
     PrimaryKeyConstraint("area_id", "place_id"),
+)
+
+# Conflation (migration 0011): per area, each place that is the same real place as another of another
+# source, linked to it with a score and reasons; `group_id` is the group's smallest place id, which
+# has no row of its own. Written whole by finalise (`db.place_links.replace_links`).
+place_links = Table(
+    "place_links",
+    metadata,
+    Column("area_id", UUID(as_uuid=True), ForeignKey("areas.id", ondelete="CASCADE"), nullable=False),
+    Column("place_id", BigInteger, nullable=False),
+    Column("linked_with", BigInteger, nullable=False),
+    Column("group_id", BigInteger, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("reasons", JSONB, nullable=False),
+    PrimaryKeyConstraint("area_id", "place_id"),
+    Index("ix_place_links_area_id_group_id", "area_id", "group_id"),
 )
 
 # Each place as a run of an area saw it (migration 0009), to tell what changed between two runs.

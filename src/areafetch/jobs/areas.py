@@ -74,6 +74,13 @@ class AreaSummary(JobModel):
     duration_s: float
     google_calls_billed: int = Field(default=0, ge=0, description="Nearby Search calls Google billed")
     google_usd: float = Field(default=0.0, ge=0, description="their list price (AREAFETCH_GOOGLE_PRICES)")
+    places_merged: int | None = Field(
+        default=None, ge=0, description="real places once the sources' records of one place are linked"
+    )
+    places_in_several_sources: int = Field(default=0, ge=0, description="real places more than one source has")
+    places_only_in_source: dict[str, int] = Field(
+        default_factory=dict, description="per source, the real places only it has"
+    )
 
 
 PLAN_AREA_SPEC: JobSpec[AreaRef, PlanAreaResult] = JobSpec(

@@ -20,10 +20,12 @@ from areafetch.areas import fetch_job_id
 from areafetch.areas.google_prices import nearby_sku, price_usd
 from areafetch.areas.states import AreaState
 from areafetch.db import areas as area_queries
+from areafetch.db.place_links import replace_links
 from areafetch.db.runs import snapshot_run_places
 from areafetch.jobs import AreaRef, AreaSummary
 from areafetch.processors._shared import log
 from areafetch.processors.base import JobContext
+from areafetch.processors.conflate import conflate_area
 from areafetch.queue.flows import failed_children
 
 __all__ = ["finalise_area"]
@@ -35,6 +37,7 @@ async def finalise_area(payload: AreaRef, ctx: JobContext) -> AreaSummary:
     """Every tile is done or failed: summarise the area and end it completed, partial or failed."""
     settings = ctx.resources.settings
     job_failures = await failed_children(ctx.resources.redis, settings, payload.area_id)
+    conflation = await conflate_area(ctx, payload.area_id)
     async with ctx.resources.engine.begin() as conn:
         state = await area_queries.lock_area_state(conn, area_id=payload.area_id)
         area = await area_queries.get_area(conn, area_id=payload.area_id)
@@ -45,6 +48,7 @@ async def finalise_area(payload: AreaRef, ctx: JobContext) -> AreaSummary:
         failed = await area_queries.failed_tiles(conn, area_id=payload.area_id)
         progress = await area_queries.tile_progress(conn, area_id=payload.area_id)
         await snapshot_run_places(conn, area_id=payload.area_id)  # what the next run is compared with
+        await replace_links(conn, area_id=payload.area_id, links=conflation.links)
         counts = await area_queries.count_places(conn, area_id=payload.area_id)
         summary = _summary(area, counts, await area_queries.places_bbox(conn, area_id=payload.area_id))
         google_calls = (await area_queries.calls_by_source(conn, area_id=payload.area_id)).get(
@@ -56,6 +60,9 @@ async def finalise_area(payload: AreaRef, ctx: JobContext) -> AreaSummary:
                 "tiles_reused": await area_queries.reused_tiles(conn, area_id=payload.area_id),
                 "google_calls_billed": google_calls,
                 "google_usd": price_usd(google_calls, settings.google_prices, nearby_sku(settings)),
+                "places_merged": conflation.places_merged,
+                "places_in_several_sources": conflation.places_in_several_sources,
+                "places_only_in_source": conflation.places_only_in_source,
             }
         )
         ending, reason = _ending(failed, fetched_any=any(done for done, _ in progress.values()))
