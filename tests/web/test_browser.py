@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from areafetch.config import Settings
+from tests.fakes.google_places import GooglePlacesFake
 from tests.fakes.overpass import OverpassFake
 from tests.helpers import ProcessFactory, settings_env
 from tests.pipeline import HELSINKI_POLYGON, with_upstreams
@@ -191,3 +192,41 @@ async def chromium_page(*, timeout_ms: int) -> AsyncIterator[Page]:
             yield page
         finally:
             await browser.close()
+
+
+async def test_an_area_of_two_sources_shows_one_row_per_real_place_with_a_badge_per_source(
+    area_settings: Settings, processes: ProcessFactory, google_places_fake: GooglePlacesFake
+) -> None:
+    import httpx
+    from playwright.async_api import expect
+
+    settings = with_upstreams(area_settings, google=google_places_fake)
+    await processes.worker(settings_env(settings))
+    _, base_url = await processes.web(settings_env(settings))
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        body = {
+            "name": "linked",
+            "area": HELSINKI_POLYGON,
+            "sources": ["osm_extract", "google_places"],
+            "categories": ["cafe"],
+        }
+        response = await client.post("/api/areas", json=body)
+        assert response.status_code == 202, response.text
+        area_id = response.json()["area_id"]
+
+    async with chromium_page(timeout_ms=60_000) as page:
+        await page.goto(f"{base_url}/areas/{area_id}")
+        await expect(page.locator("#state")).to_have_text("completed")
+        await expect(page.locator("#conflation-summary")).to_contain_text("real places")
+        rows = page.locator("#places tbody tr")
+        linked = rows.filter(has=page.locator(".badge-google_places")).filter(
+            has=page.locator(".badge-osm_extract")
+        )
+        await expect(linked.first).to_be_visible()
+        await expect(page.locator("#source-heading")).to_have_text("Sources")
+        merged_count = await rows.count()
+        await page.get_by_label("one row per source's record").check()
+        await expect(page.locator("#source-heading")).to_have_text("Source")
+        await expect(rows).not_to_have_count(merged_count)
+        assert await rows.count() > merged_count
+        await page.screenshot(path=ARTIFACTS / "browser-merged-places.png", full_page=True)

@@ -66,30 +66,65 @@
   showRuns();
   document.getElementById("retry").addEventListener("click", () => act("retry"));
 
+  const badgeText = { overpass: "OSM", osm_extract: "OSM extract", google_places: "Google" };
+  function badges(sources) {
+    const cell = document.createElement("td");
+    for (const ref of sources) {
+      const badge = areafetch.text("span", badgeText[ref.source] || ref.source);
+      badge.className = `badge badge-${ref.source}`;
+      badge.title = `${ref.source}: ${ref.source_id}`;
+      cell.append(badge);
+    }
+    return cell;
+  }
+
+  function conflationSummary(summary) {
+    if (!summary || summary.places_merged == null || Object.keys(summary.places_by_source || {}).length < 2) return "";
+    const perSource = Object.entries(summary.places_by_source).map(([s, n]) => `${n} from ${s}`).join(", ");
+    const only = Object.entries(summary.places_only_in_source || {}).map(([s, n]) => `${n} only in ${s}`).join(", ");
+    return `${summary.places_total} records (${perSource}) are ${summary.places_merged} real places: ` +
+      `${summary.places_in_several_sources} in more than one source${only ? ", " + only : ""}.`;
+  }
+
+  function placeRow(feature, merged, layer) {
+    const props = feature.properties;
+    const sources = merged ? props.sources : [{ source: props.source, source_id: props.source_id }];
+    const sourceCell = merged ? badges(sources) : props.source;
+    const idCell = merged ? (props.match_score == null ? "" : props.match_score.toFixed(2)) : props.source_id;
+    if (!feature.geometry) {  // Google content past its retention: only the id is left
+      return areafetch.row(["(expired: refresh the area)", props.category, sourceCell, idCell, "", ""]);
+    }
+    const [lon, lat] = feature.geometry.coordinates;
+    const swatch = document.createElement("span"); swatch.className = "swatch"; swatch.style.background = colour(props.category);
+    const categoryCell = document.createElement("td"); categoryCell.append(swatch, labels[props.category] || props.category);
+    const onlyGoogle = sources.every((ref) => ref.source === "google_places");
+    if (layer && (googleOnMap || !onlyGoogle)) L.circleMarker([lat, lon], { radius: 5, color: colour(props.category), fillOpacity: 0.8 })
+      .bindTooltip(`${props.name || sources[0].source_id} (${props.category})`).addTo(layer);
+    return areafetch.row([props.name || "(no name)", categoryCell, sourceCell, idCell, lat.toFixed(5), lon.toFixed(5)]);
+  }
+
+  let layer = null;
+  async function showPlaces(area) {
+    const merged = area.sources.length > 1 && document.querySelector('input[name="view"]:checked').value === "merged";
+    document.getElementById("source-heading").textContent = merged ? "Sources" : "Source";
+    document.getElementById("id-heading").textContent = merged ? "Match" : "Id";
+    const response = await areafetch.api(`/api/areas/${areaId}/places?limit=10000${merged ? "&view=merged" : ""}`);
+    const data = await response.json();
+    if (layer) layer.remove();
+    layer = map ? L.featureGroup().addTo(map) : null;
+    const rows = data.features.map((feature) => placeRow(feature, merged, layer));
+    document.querySelector("#places tbody").replaceChildren(...rows);
+    document.getElementById("places-count").textContent = `(${rows.length}${data.next_cursor ? "+" : ""})`;
+    if (layer && layer.getLayers().length) map.fitBounds(layer.getBounds(), { maxZoom: 17 });
+  }
+
   async function showResults(area) {
     showActions(area);
     showRuns();
     document.getElementById("summary").textContent = area.summary ? JSON.stringify(area.summary, null, 2) : (area.failed_reason || "no summary");
-    const response = await areafetch.api(`/api/areas/${areaId}/places?limit=10000`);
-    const data = await response.json();
-    const rows = [];
-    const layer = map ? L.featureGroup().addTo(map) : null;
-    for (const feature of data.features) {
-      const props = feature.properties;
-      if (!feature.geometry) {  // Google content past its retention: only the id is left
-        rows.push(areafetch.row(["(expired: refresh the area)", props.category, props.source, props.source_id, "", ""]));
-        continue;
-      }
-      const [lon, lat] = feature.geometry.coordinates;
-      const swatch = document.createElement("span"); swatch.className = "swatch"; swatch.style.background = colour(props.category);
-      const categoryCell = document.createElement("td"); categoryCell.append(swatch, labels[props.category] || props.category);
-      rows.push(areafetch.row([props.name || "(no name)", categoryCell, props.source, props.source_id, lat.toFixed(5), lon.toFixed(5)]));
-      if (layer && (googleOnMap || props.source !== "google_places")) L.circleMarker([lat, lon], { radius: 5, color: colour(props.category), fillOpacity: 0.8 })
-        .bindTooltip(`${props.name || props.source_id} (${props.category})`).addTo(layer);
-    }
-    document.querySelector("#places tbody").replaceChildren(...rows);
-    document.getElementById("places-count").textContent = `(${rows.length}${data.next_cursor ? "+" : ""})`;
-    if (layer && rows.length) map.fitBounds(layer.getBounds(), { maxZoom: 17 });
+    document.getElementById("conflation-summary").textContent = conflationSummary(area.summary);
+    for (const input of document.querySelectorAll('input[name="view"]')) input.onchange = () => showPlaces(area);
+    await showPlaces(area);
   }
 
   if (!areafetch.token()) {
