@@ -73,8 +73,8 @@ def labelled_set(data: OsmData) -> LabelledSet:
 
 
 def _perturbed(place: FakePlace, rng: random.Random) -> FakePlace:
-    name = _name_variant(place.name, place.primary_type, rng)
-    lon, lat = _moved(place.lon, place.lat, rng.uniform(0, MAX_MOVE_M), rng)
+    name = name_variant(place.name, place.primary_type, rng)
+    lon, lat = moved(place.lon, place.lat, rng.uniform(0, MAX_MOVE_M), rng)
     primary = place.primary_type
     if rng.random() < 0.10:
         primary = rng.choice([kind for kind in FOOD_TYPES if kind != primary])
@@ -87,10 +87,10 @@ def _perturbed(place: FakePlace, rng: random.Random) -> FakePlace:
 def _distractors(place: FakePlace, rng: random.Random) -> list[FakePlace]:
     made = []
     if rng.random() < 0.05:
-        lon, lat = _moved(place.lon, place.lat, rng.uniform(300, 900), rng)
+        lon, lat = moved(place.lon, place.lat, rng.uniform(300, 900), rng)
         made.append(replace(place, id=place_id(place.osm_key + "#branch"), osm_key="", lon=lon, lat=lat))
     if rng.random() < 0.05:
-        lon, lat = _moved(place.lon, place.lat, rng.uniform(0, 30), rng)
+        lon, lat = moved(place.lon, place.lat, rng.uniform(0, 30), rng)
         kind = rng.choice(OTHER_KINDS)
         made.append(
             replace(
@@ -130,7 +130,7 @@ def _only_on_google(food: list[FakePlace]) -> list[FakePlace]:
     return made
 
 
-def _moved(lon: float, lat: float, metres: float, rng: random.Random) -> tuple[float, float]:
+def moved(lon: float, lat: float, metres: float, rng: random.Random) -> tuple[float, float]:
     bearing = rng.uniform(0, 2 * math.pi)
     north = metres * math.cos(bearing) / _METRES_PER_DEGREE
     east = metres * math.sin(bearing) / (_METRES_PER_DEGREE * math.cos(math.radians(lat)))
@@ -143,7 +143,7 @@ _ANY_KIND_WORD: Final = re.compile(
 )
 
 
-def _name_variant(name: str, kind: str, rng: random.Random) -> str:
+def name_variant(name: str, kind: str, rng: random.Random) -> str:
     variants: list[tuple[float, Callable[[], str]]] = [
         (0.25, lambda: name),
         (0.08, lambda: name.upper() if rng.random() < 0.5 else name.lower()),

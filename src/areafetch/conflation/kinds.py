@@ -18,7 +18,6 @@ from areafetch.areas.osm_filters import is_osm_filter, osm_filter_matches
 
 __all__ = [
     "DEFAULT_EXTENT_M",
-    "MAX_EXTENT_M",
     "extent_m",
     "kin_closure",
     "kinds_of_google_place",
@@ -85,7 +84,6 @@ _EXTENT_M: Final[dict[str, float]] = {
     "museum": 200,
     "pitch": 200,
 }
-MAX_EXTENT_M: Final = max(DEFAULT_EXTENT_M, *_EXTENT_M.values())
 
 
 def extent_m(kinds: Iterable[str]) -> float:

@@ -23,7 +23,7 @@ import numpy as np
 import shapely
 from pyproj import Geod
 
-from areafetch.conflation.kinds import MAX_EXTENT_M, extent_m, kin_closure, may_be_same
+from areafetch.conflation.kinds import extent_m, kin_closure, may_be_same
 from areafetch.conflation.names import name_similarity
 
 __all__ = ["NAME_SIMILARITY_MIN", "Link", "MatchPlace", "link_places"]
@@ -39,6 +39,7 @@ _CONTACT_BONUS: Final = 0.1
 _CONTACT_ONLY_SCORE: Final = 0.6
 _METRES_PER_DEGREE: Final = 111_195.0  # on a sphere of radius 6,371,008.8 m
 _WGS84: Final = Geod(ellps="WGS84")
+_QUERY_BATCH: Final = 5000
 _NOT_DIGIT: Final = re.compile(r"\D")
 _PHONE_DIGITS: Final = 8  # the subscriber part: "+358 9 123 4567" and "09 123 4567" agree on it
 
@@ -108,18 +109,25 @@ def _osm_google_pairs(places: Sequence[MatchPlace]) -> Iterator[_Pair]:
         return
     project = _projection(places)
     tree = shapely.STRtree(shapely.points([project(place) for place in osm]))
-    google_points = shapely.points([project(place) for place in google])
-    google_index, osm_index = tree.query(google_points, predicate="dwithin", distance=MAX_EXTENT_M)
-    if not len(google_index):
+    # In batches, each place searched only as far as its own kinds allow: a region's candidate pairs
+    # stay a few per place, not every place within the largest distance any kind has (an airport's).
+    for start in range(0, len(google), _QUERY_BATCH):
+        batch = google[start : start + _QUERY_BATCH]
+        reach = [extent_m(kin_closure(place.kinds)) for place in batch]
+        points = shapely.points([project(place) for place in batch])
+        batch_index, osm_index = tree.query(points, predicate="dwithin", distance=reach)
+        yield from _scored_pairs([osm[o] for o in osm_index], [batch[g] for g in batch_index])
+
+
+def _scored_pairs(osm: list[MatchPlace], google: list[MatchPlace]) -> Iterator[_Pair]:
+    if not osm:
         return
     _, _, distances = _WGS84.inv(
-        [osm[o].lon for o in osm_index],
-        [osm[o].lat for o in osm_index],
-        [google[g].lon for g in google_index],
-        [google[g].lat for g in google_index],
-    )
-    for g, o, distance in zip(google_index.tolist(), osm_index.tolist(), distances, strict=True):
-        pair = _scored(osm[o], google[g], float(distance))
+        [place.lon for place in osm], [place.lat for place in osm],
+        [place.lon for place in google], [place.lat for place in google],
+    )  # fmt: skip
+    for first, second, distance in zip(osm, google, distances, strict=True):
+        pair = _scored(first, second, float(distance))
         if pair is not None:
             yield pair
 
