@@ -1,13 +1,16 @@
 """Conflation at the end of an area: link the records of its sources that are one real place.
 
 The area's places are read a page at a time into the matcher's small records, and the matching runs
-in the CPU pool (a region's tens of thousands of places must not stall the worker's event loop).
+in the CPU pool (a region's tens of thousands of places must not stall the worker's event loop). An
+area of one source has nothing to link and reads nothing.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from areafetch.conflation import Link, MatchPlace, link_places
 from areafetch.conflation.merged import match_place
@@ -19,38 +22,31 @@ __all__ = ["Conflation", "conflate_area"]
 
 @dataclass(frozen=True, slots=True)
 class Conflation:
-    links: list[Link]
-    places_merged: int
-    """Real places: every stored place, less one per link."""
-    places_in_several_sources: int
-    places_only_in_source: dict[str, int]
+    links: list[Link] = field(default_factory=list)
+    linked_records: Mapping[str, int] = field(default_factory=dict)
+    """Per source, its records linked to another source's."""
+
+    def summary(self, places_by_source: Mapping[str, int]) -> dict[str, object]:
+        """The summary's counts of real places, given the area's records per source."""
+        only_in = {
+            source: count - self.linked_records.get(source, 0) for source, count in places_by_source.items()
+        }
+        return {
+            "places_merged": sum(places_by_source.values()) - len(self.links),
+            "places_in_several_sources": len({link.group_id for link in self.links}),
+            "places_only_in_source": {source: count for source, count in only_in.items() if count},
+        }
 
 
-async def conflate_area(ctx: JobContext, area_id: uuid.UUID) -> Conflation:
-    """The links between the area's places of different sources, and what they add up to."""
+async def conflate_area(ctx: JobContext, area_id: uuid.UUID, sources: Sequence[str]) -> Conflation:
+    """The links between the area's places of different sources."""
+    if len(sources) < 2:
+        return Conflation()
     records: list[MatchPlace] = []
-    sources: dict[int, str] = {}
     async with ctx.resources.engine.connect() as conn:
         async for rows in area_place_pages(conn, area_id=area_id):
-            for row in rows:
-                sources[row.id] = row.source
-                record = match_place(row)
-                if record is not None:
-                    records.append(record)
-    several = len({record.source for record in records}) > 1
-    links = await ctx.resources.cpu.run(link_places, records) if several else []
-    return _counted(links, sources)
-
-
-def _counted(links: list[Link], sources: dict[int, str]) -> Conflation:
+            records.extend(record for row in rows if (record := match_place(row)) is not None)
+    links = await ctx.resources.cpu.run(link_places, records)
+    source_of = {record.id: record.source for record in records}
     linked = {link.place_id for link in links} | {link.group_id for link in links}
-    only_in: dict[str, int] = {}
-    for place_id, source in sources.items():
-        if place_id not in linked:
-            only_in[source] = only_in.get(source, 0) + 1
-    return Conflation(
-        links=links,
-        places_merged=len(sources) - len(links),
-        places_in_several_sources=len({link.group_id for link in links}),
-        places_only_in_source=only_in,
-    )
+    return Conflation(links, Counter(source_of[place_id] for place_id in linked))

@@ -37,7 +37,7 @@ async def finalise_area(payload: AreaRef, ctx: JobContext) -> AreaSummary:
     """Every tile is done or failed: summarise the area and end it completed, partial or failed."""
     settings = ctx.resources.settings
     job_failures = await failed_children(ctx.resources.redis, settings, payload.area_id)
-    conflation = await conflate_area(ctx, payload.area_id)
+    conflation = await conflate_area(ctx, payload.area_id, await _sources(ctx, payload.area_id))
     async with ctx.resources.engine.begin() as conn:
         state = await area_queries.lock_area_state(conn, area_id=payload.area_id)
         area = await area_queries.get_area(conn, area_id=payload.area_id)
@@ -60,9 +60,7 @@ async def finalise_area(payload: AreaRef, ctx: JobContext) -> AreaSummary:
                 "tiles_reused": await area_queries.reused_tiles(conn, area_id=payload.area_id),
                 "google_calls_billed": google_calls,
                 "google_usd": price_usd(google_calls, settings.google_prices, nearby_sku(settings)),
-                "places_merged": conflation.places_merged,
-                "places_in_several_sources": conflation.places_in_several_sources,
-                "places_only_in_source": conflation.places_only_in_source,
+                **conflation.summary(summary.places_by_source),
             }
         )
         ending, reason = _ending(failed, fetched_any=any(done for done, _ in progress.values()))
@@ -81,6 +79,12 @@ async def finalise_area(payload: AreaRef, ctx: JobContext) -> AreaSummary:
         tiles_failed=len(failed),
     )
     return summary
+
+
+async def _sources(ctx: JobContext, area_id: uuid.UUID) -> list[str]:
+    async with ctx.resources.engine.connect() as conn:
+        area = await area_queries.get_area(conn, area_id=area_id)
+    return list(area["sources"]) if area else []
 
 
 async def _fail_unfinished_tiles(
