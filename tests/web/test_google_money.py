@@ -45,11 +45,11 @@ async def test_the_google_range_starts_from_the_places_already_known_in_the_area
         async with engine.begin() as conn:
             await conn.execute(
                 insert(places),
-                [  # 45 cafes inside SQUARE, 5 outside it, 3 bars inside (not asked for)
+                [  # 45 delis inside SQUARE, 5 outside it, 3 bars inside (not asked for)
                     {
                         "source": "google_places",
                         "source_id": f"in-{i}",
-                        "category": "cafe",
+                        "category": "deli",
                         "lon": 24.941 + i * 1e-4,
                         "lat": 60.172,
                     }
@@ -59,7 +59,7 @@ async def test_the_google_range_starts_from_the_places_already_known_in_the_area
                     {
                         "source": "google_places",
                         "source_id": f"out-{i}",
-                        "category": "cafe",
+                        "category": "deli",
                         "lon": 24.96,
                         "lat": 60.172,
                     }
@@ -81,7 +81,7 @@ async def test_the_google_range_starts_from_the_places_already_known_in_the_area
     async with area_client(google_settings(settings)) as client:
         estimate = (
             await client.post(
-                "/api/areas/estimate", json=body(sources=["google_places"], categories=["cafe"])
+                "/api/areas/estimate", json=body(sources=["google_places"], categories=["deli"])
             )
         ).json()
     google = estimate["google"]
