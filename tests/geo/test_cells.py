@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import shapely
 
 from areafetch.errors import InvalidArea
 from areafetch.geo import geodesic_area_km2, parse_area
-from areafetch.geo._cells import plan_cells
+from areafetch.geo._cells import plan_cells, split_to_fit
 
 
 @pytest.mark.parametrize(
@@ -53,3 +56,30 @@ def test_too_many_cells_is_refused_before_any_work() -> None:
     area = parse_area([0, 0, 1, 1], max_area_km2=None)
     with pytest.raises(InvalidArea, match="more than 10 tiles"):
         plan_cells(area, max_cell_km2=1.0, max_cells=10)
+
+
+@pytest.mark.parametrize(("places", "most"), [(300, 48.8), (61, 60.0), (1000, 100.0), (97, 10.0)])
+def test_a_cell_is_cut_into_the_fewest_children_that_each_hold_at_most_the_load(
+    places: int, most: float
+) -> None:
+    area = parse_area([24.0, 60.0, 24.4, 60.1])
+    [cell] = plan_cells(area, max_cell_km2=10_000)
+    rng = np.random.default_rng(places)
+    # Clustered, as a city is: equal parts would not fit.
+    points = np.column_stack([rng.normal(24.1, 0.02, places), rng.normal(60.05, 0.01, places)])
+    points = np.clip(points, [24.0, 60.0], [24.4, 60.1])
+    children = split_to_fit(cell, area, points, most)
+
+    assert len(children) == max(2, math.ceil(places / most))
+    assert [child.id for child in children] == [f"{cell.id}/{k}" for k in range(len(children))]
+    for child in children:
+        west, south, east, north = child.bbox
+        inside = (
+            (points[:, 0] >= west)
+            & (points[:, 0] <= east)
+            & (points[:, 1] >= south)
+            & (points[:, 1] <= north)
+        )
+        assert int(inside.sum()) <= most
+    union = shapely.union_all([child.geometry() for child in children])
+    assert shapely.area(shapely.difference(cell.geometry(), union)) <= 1e-12

@@ -18,6 +18,9 @@ import shapely
 from areafetch.areas.google_prices import price_usd
 from areafetch.areas.states import FINISHED_STATES
 from areafetch.config import Settings
+from areafetch.db import create_engine
+from areafetch.db.density import record_capacity
+from areafetch.processors.overpass_learning import HEADROOM, limits_key
 from areafetch.ratelimit import Limiter, policy_for
 from areafetch.web.app import create_app
 from tests.fakes.cafes import cafe_ids, write_cafes
@@ -321,6 +324,45 @@ async def test_a_heavy_cell_is_split_on_the_remark_until_it_fits_and_progress_ne
     assert area["upstream_calls"] == len(remarks) + len(answered)
     assert percents == sorted(percents)
     assert percents[-1] == 100.0
+
+
+async def test_a_remark_splits_a_cell_into_the_fewest_parts_that_the_places_already_counted_say_fit(
+    area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
+) -> None:
+    """The places are known from the extract and the capacity from an earlier remark: the heavy cell is
+    cut once, into as many parts as its counted places need, and every part is answered (with
+    quadrants, as when nothing is counted, it would be cut into 4 parts and each cut again)."""
+    settings = with_upstreams(area_settings, overpass=overpass_fake).model_copy(
+        update={"overpass_max_tile_km2": 5.0}  # the whole polygon is one cell
+    )
+    await processes.worker(settings_env(settings))
+    _, from_extract = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["osm_extract"], categories=CATEGORIES
+    )
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            await record_capacity(
+                conn, source="overpass", limits=limits_key(settings), failed_places=61, answered_places=None
+            )
+    finally:
+        await engine.dispose()
+    overpass_fake.configure(max_elements=60)  # more than 60 elements: a timeout remark
+    area_id, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["overpass"], categories=CATEGORIES
+    )
+
+    assert area["state"] == "completed", area["failed_reason"]
+    counted = from_extract["summary"]["places_total"]
+    parts = math.ceil(counted / (61 * HEADROOM))
+    assert parts > 4
+    outcomes = [r.outcome for r in overpass_fake.requests]
+    assert outcomes == ["remark:max_elements"] + ["ok"] * (len(outcomes) - 1)  # one cut, every part fit
+    # As many parts as the places counted need (other areas' places in the cell may add to them).
+    assert parts <= area["progress"]["tiles_total"] == area["upstream_calls"] - 1
+    assert sorted(await stored_ids(settings, area_id, "overpass")) == sorted(
+        expected_osm_keys(shapely.geometry.shape(HELSINKI_POLYGON), OSM_FILTERS)
+    )
 
 
 async def test_a_cell_that_cannot_be_split_further_fails_with_the_remark_text(

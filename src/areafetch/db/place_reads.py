@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from areafetch.areas.places import Place
 from areafetch.db.tables import area_places, areas, places
 
-__all__ = ["PlaceRow", "area_exists", "place_row", "places_in_bbox", "read_area_places"]
+__all__ = [
+    "PlaceRow",
+    "area_exists",
+    "osm_points",
+    "place_row",
+    "places_in_bbox",
+    "read_area_places",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +131,25 @@ async def stored_points(
         )
     )
     return [(float(lon), float(lat)) for lon, lat in rows]
+
+
+async def osm_points(
+    conn: AsyncConnection, *, categories: Collection[str], bbox: tuple[float, float, float, float]
+) -> list[tuple[float, float]]:
+    """(lon, lat) of each OSM element of the categories already stored (from Overpass or an extract,
+    once per element) within a bbox."""
+    west, south, east, north = bbox
+    rows = await conn.execute(
+        select(places.c.source_id, places.c.lon, places.c.lat)
+        .distinct(places.c.source_id)
+        .where(
+            places.c.source.in_(["overpass", "osm_extract"]),
+            places.c.category.in_(list(categories)),
+            places.c.lat.between(south, north),
+            places.c.lon.between(west, east),
+        )
+    )
+    return [(float(lon), float(lat)) for _, lon, lat in rows]
 
 
 async def places_in_bbox(

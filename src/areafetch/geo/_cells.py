@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from typing import Final
 
+import numpy as np
+from numpy.typing import NDArray
 from shapely.geometry import Polygon
 
 from areafetch.errors import InvalidArea
@@ -19,7 +21,7 @@ from areafetch.geo._area import Area, bbox_area_km2, geodesic_area_km2
 from areafetch.geo._tiles import DEFAULT_MAX_POLY_VERTICES, _clip_cells, lon_groups, split_tile
 from areafetch.geo.models import BBox, Tile
 
-__all__ = ["fit_cells", "plan_cells"]
+__all__ = ["fit_cells", "plan_cells", "split_to_fit"]
 
 _KM_PER_DEG: Final = 111.32
 # Cells are sized to this fraction of the maximum so that the geodesic measure stays below it.
@@ -128,3 +130,47 @@ def fit_cells(
         for child in split_tile(cell, area)
         for fitted in fit_cells(child, area, estimate, most_places=most_places, depth_left=depth_left - 1)
     ]
+
+
+def split_to_fit(
+    cell: Tile,
+    area: Area,
+    points: NDArray[np.float64],
+    most_places: float,
+    *,
+    max_poly_vertices: int = DEFAULT_MAX_POLY_VERTICES,
+) -> list[Tile]:
+    """The fewest children, ⌈places / most_places⌉, each holding at most `most_places` of the known
+    `points` ((lon, lat) rows inside the cell): the cell's bbox is cut across its longer side at the
+    share of the points that each side's children will hold, recursively. Children are
+    `cell.id + "/k"`, those sharing no area with the area left out."""
+    west, south, east, north = cell.bbox
+    inside = points[
+        (points[:, 0] >= west) & (points[:, 0] <= east) & (points[:, 1] >= south) & (points[:, 1] <= north)
+    ]
+    parts = max(2, math.ceil(len(inside) / most_places))
+    boxes = _cut((west, south, east, north), inside, parts)
+    ids = [f"{cell.id}/{k}" for k in range(len(boxes))]
+    return _clip_cells(area, ids, boxes, max_poly_vertices)
+
+
+def _cut(bbox: BBox, points: NDArray[np.float64], parts: int) -> list[BBox]:
+    if parts <= 1:
+        return [bbox]
+    west, south, east, north = bbox
+    first = parts // 2
+    across_lon = (east - west) * math.cos(math.radians((south + north) / 2)) >= north - south
+    axis, low, high = (0, west, east) if across_lon else (1, south, north)
+    values = np.sort(points[:, axis])
+    if len(values) >= 2:
+        at = values[min(len(values) - 1, max(0, round(len(values) * first / parts) - 1))]
+        after = values[values > at]
+        cut = (at + after[0]) / 2 if len(after) else (at + high) / 2
+    else:
+        cut = low + (high - low) * first / parts  # nothing counted here: cut by area
+    cut = min(max(cut, low + (high - low) * 1e-6), high - (high - low) * 1e-6)
+    lower = (west, south, cut, north) if axis == 0 else (west, south, east, cut)
+    upper = (cut, south, east, north) if axis == 0 else (west, cut, east, north)
+    below = points[points[:, axis] <= cut]
+    above = points[points[:, axis] > cut]
+    return _cut(lower, below, first) + _cut(upper, above, parts - first)

@@ -91,7 +91,8 @@ class Tile(_Frozen):
     Attributes:
         id: Planned cells are `c{group}-{row}-{col}` (`plan_cells`: a grid over the area's bbox);
             global grid tiles are `g{rows}-y{row}-x{col}` (`tile_area`); a split child appends `/0` (south-west), `/1` (south-east), `/2`
-            (north-west) or `/3` (north-east) to its parent's id.
+            (north-west) or `/3` (north-east) to its parent's id (quadrants, `split_tile`), or
+            `/0` ... `/k` (cut to fit the places already counted, `split_to_fit`).
         bbox: The grid cell `(west, south, east, north)`.
         polygon: One ring without holes (the Overpass `poly:` filter takes nothing else) that covers
             the part of the area inside `bbox`, with at most the planned number of vertices. It may

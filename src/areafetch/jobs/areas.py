@@ -77,7 +77,9 @@ class AreaSummary(JobModel):
     places_merged: int | None = Field(
         default=None, ge=0, description="real places once the sources' records of one place are linked"
     )
-    places_in_several_sources: int = Field(default=0, ge=0, description="real places more than one source has")
+    places_in_several_sources: int = Field(
+        default=0, ge=0, description="real places more than one source has"
+    )
     places_only_in_source: dict[str, int] = Field(
         default_factory=dict, description="per source, the real places only it has"
     )

@@ -9,7 +9,10 @@ and `done` mark are one transaction, and a retried job fetches only the children
 A cell is split on a "runtime error" remark (timeout or out of memory), and on a second incomplete
 answer in a row (504, timeout, cut-off or dropped body: once may be a busy server, twice on the same
 cell is evidence it is too heavy; the first is noted on the tile and the job retries after its
-backoff). A cell at the deepest split (`AREAFETCH_MAX_SPLIT_DEPTH`) fails with the remark's text
+backoff). It is split into the fewest children that fit when that is known: the OSM places of its
+categories already stored inside it (counted, no call; `geo.split_to_fit` cuts the cell where they
+lie) over `HEADROOM` of the smallest load that ever drew a remark; into quadrants when either is
+unknown or the count says it should have fit. A cell at the deepest split (`AREAFETCH_MAX_SPLIT_DEPTH`) fails with the remark's text
 instead of looping. A cell that succeeded is never fetched again.
 """
 
@@ -19,17 +22,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from areafetch.db import areas as area_queries
 from areafetch.db.cells import note_incomplete, pending_leaves, split_tile
+from areafetch.db.density import failed_capacity
+from areafetch.db.place_reads import osm_points
 from areafetch.db.places import upsert_area_places
 from areafetch.geo import Tile
 from areafetch.geo import split_tile as split_cell
+from areafetch.geo._cells import split_to_fit
 from areafetch.log import get_logger
-from areafetch.processors.overpass_learning import CellLoads
+from areafetch.processors.overpass_learning import HEADROOM, SOURCE, CellLoads, limits_key
 from areafetch.providers import TileTooLarge
 from areafetch.providers.overpass import AnswerIncomplete
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from areafetch.areas import Place
     from areafetch.jobs import FetchTilePayload
     from areafetch.processors.base import JobContext
@@ -98,7 +108,7 @@ async def fetch_overpass_cells(
                     raise CellTooHeavy(
                         f"cell {leaf['tile_id']} cannot be split further: {exc}", calls=0
                     ) from exc
-                await _split(payload, leaf["tile_id"], cell, area, str(exc), exc.calls, ctx)
+                await _split(payload, leaf["tile_id"], cell, area, categories, str(exc), exc.calls, ctx)
                 loads.split(leaf["tile_id"])
                 outcome.splits += 1
                 continue
@@ -107,7 +117,9 @@ async def fetch_overpass_cells(
                 if not again or _depth(leaf["tile_id"]) >= max_depth:
                     await _note_incomplete(payload, leaf["tile_id"], exc, ctx)
                     raise
-                await _split(payload, leaf["tile_id"], cell, area, f"{_INCOMPLETE} twice: {exc}", 0, ctx)
+                await _split(
+                    payload, leaf["tile_id"], cell, area, categories, f"{_INCOMPLETE} twice: {exc}", 0, ctx
+                )
                 outcome.splits += 1
                 continue
             outcome.calls += calls
@@ -143,11 +155,13 @@ async def _split(
     tile_id: str,
     cell: Tile,
     area: Any,
+    categories: tuple[str, ...],
     reason: str,
     calls: int,
     ctx: JobContext,
 ) -> None:
-    children = split_cell(cell.model_copy(update={"id": tile_id}), area)
+    async with ctx.resources.engine.connect() as conn:
+        children = await _children(conn, cell.model_copy(update={"id": tile_id}), area, categories, ctx)
     async with ctx.resources.engine.begin() as conn:
         await split_tile(
             conn,
@@ -159,6 +173,21 @@ async def _split(
             reason=reason,
         )
     log.info("overpass.cell_split", tile=tile_id, children=len(children), reason=reason[:200])
+
+
+async def _children(
+    conn: AsyncConnection, cell: Tile, area: Any, categories: tuple[str, ...], ctx: JobContext
+) -> list[Tile]:
+    """The fewest children the places counted in the cell say fit, or its quadrants."""
+    capacity = await failed_capacity(conn, source=SOURCE, limits=limits_key(ctx.resources.settings))
+    if capacity is not None:
+        points = await osm_points(conn, categories=categories, bbox=cell.bbox)
+        most = capacity * HEADROOM
+        if len(points) > most:  # else the count says it should have fit: it is stale, or wrong
+            return await ctx.resources.cpu.run(
+                split_to_fit, cell, area, np.asarray(points, dtype=float), most
+            )
+    return split_cell(cell, area)
 
 
 def _depth(tile_id: str) -> int:

@@ -4,7 +4,7 @@ When a fetch job's cell is done, what its answered leaves held is recorded per c
 cell (`db.density.record_density`, cell size `AREAFETCH_OVERPASS_DENSITY_CELL_DEG`), and its splits record how many places the cell that drew the remark
 turned out to hold (`db.density.record_capacity`, per query limits), as does an answer that came
 within 10 % of the query's `[maxsize:]`. When the next area is planned
-over a region seen before, a cell expected to hold more than `_HEADROOM` of the smallest load that
+over a region seen before, a cell expected to hold more than `HEADROOM` of the smallest load that
 ever drew a remark is cut into quadrants before any request (`geo._cells.fit_cells`): the second
 area over a region needs no split.
 """
@@ -29,11 +29,11 @@ if TYPE_CHECKING:
     from areafetch.processors.base import JobContext
     from areafetch.providers.overpass import CellPlaces
 
-__all__ = ["CellLoads", "fit_planned_cells", "limits_key"]
+__all__ = ["HEADROOM", "SOURCE", "CellLoads", "fit_planned_cells", "limits_key"]
 
 SOURCE: Final = "overpass"
 # Plan cells to at most this share of the smallest load that ever drew a remark.
-_HEADROOM: Final = 0.8
+HEADROOM: Final = 0.8
 
 FetchUnit = tuple[str, str, dict[str, Any]]
 
@@ -129,7 +129,7 @@ async def fit_planned_cells(
             Tile.model_validate(unit),
             area,
             lambda polygon: estimate_places(polygon, density, cell_deg),
-            most_places=capacity * _HEADROOM,
+            most_places=capacity * HEADROOM,
             depth_left=settings.max_split_depth,
         )
         fitted += [(SOURCE, cell.id, cell.model_dump(mode="json")) for cell in cells]
