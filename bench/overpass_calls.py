@@ -304,7 +304,9 @@ def _figures(runs: list[Run]) -> list[Figure]:
     tight_second = by["areafetch, [maxsize:16 MiB], second"]
     tight_first = by["areafetch, [maxsize:16 MiB], first"]
     counted = by["areafetch, [maxsize:16 MiB], places counted, no densities"]
-    ours = [run for run in runs if run.who.startswith("areafetch")]
+    # The counted-split run is a stress case of its own (every planned cell heavy): its remarks are shown
+    # in its row, not in the share the region's areas are held to.
+    ours = [run for run in runs if run.who.startswith("areafetch") and run is not counted]
     calls = sum(run.calls for run in ours)
     remarks = sum(run.remarks for run in ours)
     rejected = sum(run.status_429 for run in ours)
