@@ -42,6 +42,7 @@ from areafetch.queue.schedules import upsert_retention_schedule
 from areafetch.queue.scripts import move_active_to_wait
 from areafetch.redaction import redacted_url
 from areafetch.redis import connection_options, create_client
+from areafetch.tracing import job_span
 
 __all__ = ["WorkerProcess", "run_worker", "served_queues"]
 
@@ -273,7 +274,7 @@ class WorkerProcess:
         if isinstance(job.data, dict) and job.data.get("area_id"):
             ids["area_id"] = str(job.data["area_id"])
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(**ids):
+        with structlog.contextvars.bound_contextvars(**ids), job_span(job, queue_name, attempt):
             log.info("job.started", **fields)
             try:
                 result = await self._dispatch(job, queue_name, resources, attempt)

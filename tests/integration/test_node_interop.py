@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import uuid
@@ -24,25 +25,26 @@ from areafetch.constants import AREAS_QUEUE, TEST_JOB, TEST_QUEUE
 from areafetch.db import create_engine
 from areafetch.db.areas import get_area
 from areafetch.jobs import find_spec
-from tests.helpers import ProcessFactory, db_row, settings_env
+from tests.fakes.otlp_collector import OtlpCollector, ReceivedSpan
+from tests.helpers import ProcessFactory, db_row, eventually, settings_env
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "node-producer"
 CACHE = REPO / ".cache" / "node-producer"  # git-ignored: node_modules survive between runs
 
 
-# The example pins BullMQ 5.x (the story's choice); the current major must interoperate too.
-CURRENT_MAJOR_BULLMQ = "6.7.0"
+# The example pins BullMQ 5.x (the story's choice); the current major must interoperate too (with
+# the bullmq-otel major made for it: 1.x asks for BullMQ 5, 2.x for 6).
+CURRENT_MAJOR_BULLMQ = {"bullmq": "6.7.0", "bullmq-otel": "2.0.1"}
 
 
-def _install(tmp_path_factory: pytest.TempPathFactory, *, bullmq: str | None = None) -> Path:
+def _install(tmp_path_factory: pytest.TempPathFactory, *, versions: dict[str, str] | None = None) -> Path:
     """A copy of the example whose dependencies come from the npm registry (installed once, cached)."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.fail("node and npm are needed to test Node.js interop (install Node.js 20+ with npm)")
     package = json.loads((EXAMPLE / "package.json").read_text())
-    if bullmq is not None:
-        package["dependencies"]["bullmq"] = bullmq
+    package["dependencies"].update(versions or {})
     manifest = json.dumps(package, indent=2).encode()
     installed = CACHE / hashlib.sha256(manifest).hexdigest()[:16]
     if not (installed / "node_modules" / "bullmq" / "package.json").exists():
@@ -78,7 +80,7 @@ def node_producer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def node_producer_current_major(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _install(tmp_path_factory, bullmq=CURRENT_MAJOR_BULLMQ)
+    return _install(tmp_path_factory, versions=CURRENT_MAJOR_BULLMQ)
 
 
 @dataclass
@@ -103,9 +105,11 @@ async def run_node(
     stdin: str | None = None,
     api_url: str | None = None,
     api_token: str | None = None,
+    traceparent: str | None = None,
 ) -> NodeRun:
     env = {
         **os.environ,
+        **({"TRACEPARENT": traceparent} if traceparent else {}),
         "REDIS_URL": settings.redis_url,
         "QUEUE_PREFIX": settings.queue_prefix,
         "WAIT_TIMEOUT_MS": "60000",
@@ -249,7 +253,7 @@ async def test_current_bullmq_major_adds_jobs_the_worker_processes_too(
 ) -> None:
     work = node_producer_current_major
     installed = json.loads((work / "node_modules" / "bullmq" / "package.json").read_text())
-    assert installed["version"] == CURRENT_MAJOR_BULLMQ
+    assert installed["version"] == CURRENT_MAJOR_BULLMQ["bullmq"]
     worker = await processes.worker(settings_env(settings))
 
     ok, bad = await asyncio.gather(
@@ -398,7 +402,16 @@ async def test_zod_schemas_accept_and_refuse_what_the_pydantic_models_do(
 def test_example_pins_exact_versions_and_commits_no_lockfile() -> None:
     manifest = json.loads((EXAMPLE / "package.json").read_text())
     versions = manifest["dependencies"]
-    assert set(versions) == {"bullmq", "ioredis", "zod"}
+    assert set(versions) == {
+        "bullmq",
+        "ioredis",
+        "zod",
+        # BullMQ's OpenTelemetry support, and what a traced request of the example runs in.
+        "bullmq-otel",
+        "@opentelemetry/api",
+        "@opentelemetry/context-async-hooks",
+        "@opentelemetry/core",
+    }
     assert all(version[0].isdigit() for version in versions.values()), versions
     assert versions["bullmq"].startswith("5.")
     assert not (EXAMPLE / "package-lock.json").exists() or _ignored(EXAMPLE / "package-lock.json")
@@ -406,3 +419,33 @@ def test_example_pins_exact_versions_and_commits_no_lockfile() -> None:
 
 def _ignored(path: Path) -> bool:
     return subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=REPO, check=False).returncode == 0
+
+
+async def test_a_job_added_by_node_bullmq_with_telemetry_continues_the_producer_trace(
+    node_producer: Path, settings: Settings, processes: ProcessFactory
+) -> None:
+    """The example's Queue uses BullMQ's OpenTelemetry support (bullmq-otel): the job carries the
+    trace it was added in, and the Python worker's span for it is a child of the producer's span."""
+    trace_id, producer_span = secrets.token_hex(16), secrets.token_hex(8)
+    with OtlpCollector.running() as collector:
+        env = {
+            **settings_env(settings),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+        }
+        await processes.worker(env)
+        traceparent = f"00-{trace_id}-{producer_span}-01"
+        run = await run_node(
+            node_producer, settings, "test", _j({"message": "traced"}), traceparent=traceparent
+        )
+        assert run.code == 0, run.stderr
+        job_id = run.one("added")["jobId"]
+
+        async def job_span() -> ReceivedSpan | None:
+            spans = [s for s in collector.spans() if s.name == f"process {TEST_QUEUE} test"]
+            return next((s for s in spans if s.attributes.get("messaging.message.id") == job_id), None)
+
+        span = await eventually(job_span, timeout_s=30, what="the worker's span of the node job")
+    assert span.service == "areafetch-worker"
+    assert span.trace_id == trace_id
+    assert span.parent_span_id == producer_span

@@ -1,6 +1,7 @@
 // The producer side (the story's `src/lib/queue.ts`): one Queue and one QueueEvents per queue
 // name, created on first use and reused by every request of the (Next.js) server process.
 import { Queue, QueueEvents } from 'bullmq';
+import { BullMQOtel } from 'bullmq-otel';
 import { Redis } from 'ioredis';
 
 /** REDIS_URL: `redis://[user:password@]host:port/db` or `rediss://` (the worker's AREAFETCH_REDIS_URL). */
@@ -29,7 +30,10 @@ const listeners = new Map();
 export function getQueue(/** @type {string} */ name) {
   let queue = queues.get(name);
   if (!queue) {
-    queue = new Queue(name, { connection: producerClient(), prefix: prefix() });
+    // BullMQ's OpenTelemetry support: each job carries the trace it was added in (`opts.tm`), and
+    // areafetch's worker continues it. Without an OpenTelemetry SDK in the process it costs nothing.
+    const telemetry = new BullMQOtel('areafetch-node-producer');
+    queue = new Queue(name, { connection: producerClient(), prefix: prefix(), telemetry });
     queues.set(name, queue);
   }
   return queue;

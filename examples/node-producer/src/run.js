@@ -8,8 +8,12 @@
 //   node src/run.js raw <queue> <name> '<data>' ['<opts>']  add without validation (a careless producer)
 //   node src/run.js validate < samples.json                 Zod's verdict on [{queue, name, data}]
 //
-// Env: REDIS_URL, QUEUE_PREFIX (default bull), AREAFETCH_API_URL, WAIT_TIMEOUT_MS (default 60000).
+// Env: REDIS_URL, QUEUE_PREFIX (default bull), AREAFETCH_API_URL, WAIT_TIMEOUT_MS (default 60000);
+// TRACEPARENT (a W3C `traceparent`): add the jobs inside that trace, as a traced request would.
 import { readFileSync } from 'node:fs';
+import { context, propagation } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { Job } from 'bullmq';
 
 import { addAreaJob, addTestJob, createArea } from './actions.js';
@@ -133,9 +137,17 @@ async function main([command, ...args]) {
   }
 }
 
+/** The context to run in: the trace of TRACEPARENT (what an app's OpenTelemetry SDK would set up). */
+function tracedContext() {
+  if (!process.env.TRACEPARENT) return context.active();
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  return propagation.extract(context.active(), { traceparent: process.env.TRACEPARENT });
+}
+
 let code = 1;
 try {
-  code = await main(process.argv.slice(2));
+  code = await context.with(tracedContext(), () => main(process.argv.slice(2)));
 } catch (error) {
   process.stderr.write(`${error instanceof Error ? error.stack : error}\n`);
 } finally {

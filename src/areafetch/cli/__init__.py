@@ -12,10 +12,20 @@ import typer
 
 from areafetch.config import Settings, get_settings
 from areafetch.log import configure_logging
+from areafetch.tracing import TracingError, configure_tracing, shutdown_tracing, tracing_wanted
 
 app = typer.Typer(
     help="Asynchronous, strictly rate-limited retrieval of geographic data.", no_args_is_help=True
 )
+
+
+def _check_tracing() -> None:
+    """Stop start-up on a tracing variable areafetch cannot honour, naming it."""
+    try:
+        tracing_wanted()
+    except TracingError as exc:
+        typer.echo(f"areafetch: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -35,6 +45,7 @@ def web(
     import uvicorn
 
     settings = _settings(web_host=host, web_port=port)
+    _check_tracing()
     uvicorn.run(
         "areafetch.web.app:create_app_from_env",
         factory=True,
@@ -65,6 +76,7 @@ def worker(
             f"no processors for {', '.join(unknown)}; known: {', '.join(served_queues())}"
         )
     settings = _settings(worker_concurrency=concurrency)
+    _check_tracing()
     count = processes or os.cpu_count() or 1
     if count > 1:
         child = [sys.executable, "-m", "areafetch", "worker"]
@@ -73,7 +85,11 @@ def worker(
         raise typer.Exit(Supervisor(child, count, grace_s=settings.shutdown_grace_s).run())
     if watch_parent is not None:
         stop_when_orphaned(watch_parent)
-    asyncio.run(run_worker(settings, queues=queue or None))
+    configure_tracing("areafetch-worker")
+    try:
+        asyncio.run(run_worker(settings, queues=queue or None))
+    finally:
+        shutdown_tracing()
 
 
 @app.command()

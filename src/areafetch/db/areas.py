@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.areas.states import FINISHED_STATES, UNFINISHED_STATES, AreaState
 from areafetch.db.tables import area_places, areas, places, tile_and_cells, tiles
+from areafetch.tracing import traced_write
 
 __all__ = [
     "cancel_area",
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 
+@traced_write("insert", "areas")
 async def create_area(
     conn: AsyncConnection,
     *,
@@ -114,6 +116,7 @@ async def start_planning(conn: AsyncConnection, *, area_id: uuid.UUID) -> bool:
     return result.first() is not None
 
 
+@traced_write("insert", "tiles")
 async def store_plan(
     conn: AsyncConnection, *, area_id: uuid.UUID, units: Sequence[tuple[str, str, dict[str, Any]]]
 ) -> None:
@@ -143,6 +146,7 @@ async def get_tile(
     return dict(row._mapping) if row else None
 
 
+@traced_write("update", "tiles")
 async def complete_tile(
     conn: AsyncConnection,
     *,
@@ -189,6 +193,7 @@ async def complete_tile(
 _UNFINISHED_TILE = ("pending",)
 
 
+@traced_write("update", "tiles")
 async def fail_tile(
     conn: AsyncConnection, *, area_id: uuid.UUID, source: str, tile_id: str, reason: str
 ) -> int:
@@ -221,6 +226,7 @@ async def failed_tiles(conn: AsyncConnection, *, area_id: uuid.UUID) -> list[tup
     return [(row.source, row.tile_id, row.failed_reason or "") for row in rows]
 
 
+@traced_write("update", "areas")
 async def fail_area(conn: AsyncConnection, *, area_id: uuid.UUID, reason: str) -> None:
     """Mark the area failed with its reason, and its unfinished tiles too (a retry takes them up
     again), unless it already finished."""
@@ -238,6 +244,7 @@ async def fail_area(conn: AsyncConnection, *, area_id: uuid.UUID, reason: str) -
         )
 
 
+@traced_write("update", "areas")
 async def finish_area(
     conn: AsyncConnection,
     *,

@@ -18,12 +18,14 @@ from areafetch.conflation import Link
 from areafetch.conflation.merged import LinkedRow
 from areafetch.db.place_reads import PlaceRow, place_row, read_area_places
 from areafetch.db.tables import area_places, place_links, places
+from areafetch.tracing import traced_write
 
 __all__ = ["area_place_pages", "read_merged_page", "replace_links"]
 
 _INSERT_BATCH = 5000
 
 
+@traced_write("replace", "place_links")
 async def replace_links(conn: AsyncConnection, *, area_id: uuid.UUID, links: Sequence[Link]) -> None:
     """The area's links become `links` (a retried or re-finalised area is linked afresh)."""
     await conn.execute(delete(place_links).where(place_links.c.area_id == area_id))

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.areas import Place
 from areafetch.db.engine import driver_connection
+from areafetch.tracing import traced_write
 
 __all__ = ["COPY_MIN_PLACES", "DEFAULT_BATCH_SIZE", "upsert_area_places"]
 
@@ -84,6 +85,7 @@ _UPSERT_ARRAYS_AND_LINK = text(
 )
 
 
+@traced_write("upsert", "places")
 async def upsert_area_places(
     conn: AsyncConnection,
     *,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.db.engine import driver_connection
 from areafetch.db.tables import test_job_runs
+from areafetch.tracing import traced_write
 
 __all__ = ["get_test_job_run", "record_test_job_run"]
 
@@ -27,6 +28,7 @@ _UPSERT_TEST_JOB_RUN: Final = """
 """
 
 
+@traced_write("upsert", "test_job_runs")
 async def record_test_job_run(
     conn: AsyncConnection,
     *,

@@ -27,6 +27,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 import httpx
+from opentelemetry.trace import Span
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from areafetch.areas import Place
@@ -36,6 +37,7 @@ from areafetch.areas.google_prices import GoogleFields
 from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.metrics import count_upstream_call
 from areafetch.providers._common import ThrottleTracker, retry_after_s, text_of
+from areafetch.tracing import record_answer, upstream_span
 
 if TYPE_CHECKING:
     from areafetch.ratelimit import Limiter
@@ -236,6 +238,12 @@ class GooglePlacesClient:
         body = self.request_body(lon, lat, radius_m, categories)
         if not body["includedTypes"]:
             raise ValueError("no categories asked for")
+        with upstream_span("google_places", self._url) as span:
+            return await self._search(body, radius_m, categories, span)
+
+    async def _search(
+        self, body: dict[str, Any], radius_m: float, categories: tuple[str, ...], span: Span
+    ) -> NearbyResult:
         started = time.monotonic()
         async with self._limiter.acquire():
             try:
@@ -261,6 +269,7 @@ class GooglePlacesClient:
         elapsed_s = time.monotonic() - started
         status = response.status_code
         count_upstream_call("google_places", status)
+        record_answer(span, status, len(response.content))
         if status == 200:
             result = self._result(response.content, categories)
             self._throttle.succeeded()

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import httpx
+from opentelemetry.trace import Span
 from pydantic import BaseModel, ConfigDict, ValidationError
 from shapely.geometry import Polygon
 
@@ -40,6 +41,7 @@ from areafetch.errors import UpstreamError, UpstreamRejected, UpstreamThrottled
 from areafetch.metrics import count_upstream_call
 from areafetch.providers._common import ThrottleTracker, retry_after_s, text_of
 from areafetch.providers._osm import osm_tag_pairs
+from areafetch.tracing import record_answer, upstream_span
 
 if TYPE_CHECKING:
     from areafetch.ratelimit import Limiter
@@ -304,6 +306,10 @@ class OverpassClient:
             LimiterTimeout, BudgetExhausted: from the limiter, before any request.
         """
         query = self.query_for(polygon_lonlat, categories)
+        with upstream_span("overpass", self._url) as span:
+            return await self._fetch(query, categories, span)
+
+    async def _fetch(self, query: str, categories: tuple[str, ...], span: Span) -> CellPlaces:
         started = time.monotonic()
         async with self._limiter.acquire():
             try:
@@ -326,6 +332,7 @@ class OverpassClient:
                 raise UpstreamError(f"overpass request failed: {type(exc).__name__}: {exc}") from exc
         count_upstream_call("overpass", response.status_code)
         body = response.content
+        record_answer(span, response.status_code, len(body))
         await self._limiter.record_bytes(len(body))
         elapsed_s = time.monotonic() - started
         status = response.status_code

@@ -22,6 +22,7 @@ from areafetch.constants import AREAS_QUEUE
 from areafetch.errors import ServiceUnavailable
 from areafetch.jobs import FETCH_TILE_SPEC, FINALISE_AREA_SPEC, AreaRef, FetchTilePayload
 from areafetch.queue.producer import Queues, default_job_options
+from areafetch.tracing import enqueue_span, with_trace
 
 __all__ = [
     "add_area_flow",
@@ -49,7 +50,14 @@ async def add_area_flow(
     parent_id = finalise_job_id(area_id)
     if await redis.exists(_job_key(settings.queue_prefix, parent_id)):
         return
-    child_options = {**default_job_options(settings), "ignoreDependencyOnFailure": True}
+    with enqueue_span(AREAS_QUEUE, FETCH_TILE_SPEC.name, len(tiles) + 1) as carrier:
+        await flows.add(_flow(settings, area_id, tiles, carrier))
+
+
+def _flow(
+    settings: Settings, area_id: uuid.UUID, tiles: Sequence[tuple[str, str]], carrier: str | None
+) -> dict[str, Any]:
+    child_options = with_trace({**default_job_options(settings), "ignoreDependencyOnFailure": True}, carrier)
     children = [
         {
             "name": FETCH_TILE_SPEC.name,
@@ -61,15 +69,13 @@ async def add_area_flow(
         }
         for source, tile_id in tiles
     ]
-    await flows.add(
-        {
-            "name": FINALISE_AREA_SPEC.name,
-            "queueName": AREAS_QUEUE,
-            "data": FINALISE_AREA_SPEC.dump_payload(AreaRef(area_id=area_id)),
-            "opts": {**default_job_options(settings), "jobId": parent_id},
-            "children": children,
-        }
-    )
+    return {
+        "name": FINALISE_AREA_SPEC.name,
+        "queueName": AREAS_QUEUE,
+        "data": FINALISE_AREA_SPEC.dump_payload(AreaRef(area_id=area_id)),
+        "opts": with_trace({**default_job_options(settings), "jobId": finalise_job_id(area_id)}, carrier),
+        "children": children,
+    }
 
 
 async def failed_children(redis: Redis, settings: Settings, area_id: uuid.UUID) -> dict[str, str]:

@@ -22,6 +22,7 @@ from areafetch.errors import ServiceUnavailable
 from areafetch.jobs import PLAN_AREA_SPEC, TEST_JOB_SPEC, AreaRef, JobModel, JobSpec, TestJobPayload
 from areafetch.redaction import redacted_url
 from areafetch.redis import create_client
+from areafetch.tracing import enqueue_span, with_trace
 
 __all__ = [
     "JOB_STATES",
@@ -143,10 +144,11 @@ async def enqueue(
     options: dict[str, Any] = {"jobId": job_id or uuid.uuid4().hex}
     if delay_ms:
         options["delay"] = delay_ms
-    try:
-        job = await queues.get(spec.queue).add(spec.name, data, options)
-    except (RedisError, OSError) as exc:
-        raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
+    with enqueue_span(spec.queue, spec.name) as carrier:
+        try:
+            job = await queues.get(spec.queue).add(spec.name, data, with_trace(options, carrier))
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
     return str(job.id)
 
 
@@ -155,20 +157,18 @@ async def enqueue_many(
 ) -> list[str]:
     """Validate every payload, then add them all to the spec's queue at once (bullmq `addBulk`);
     returns the job ids in order. Nothing is added when one payload is invalid."""
-    jobs = [
-        {
-            "name": spec.name,
-            "data": spec.dump_payload(spec.payload_model.model_validate(payload)),
-            "opts": {"jobId": uuid.uuid4().hex},
-        }
-        for payload in payloads
-    ]
-    if not jobs:
+    data = [spec.dump_payload(spec.payload_model.model_validate(payload)) for payload in payloads]
+    if not data:
         return []
-    try:
-        added = await queues.get(spec.queue).addBulk(jobs)
-    except (RedisError, OSError) as exc:
-        raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
+    with enqueue_span(spec.queue, spec.name, len(data)) as carrier:
+        jobs = [
+            {"name": spec.name, "data": item, "opts": with_trace({"jobId": uuid.uuid4().hex}, carrier)}
+            for item in data
+        ]
+        try:
+            added = await queues.get(spec.queue).addBulk(jobs)
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("redis", f"{queues.redis_label}: {exc}") from exc
     return [str(job.id) for job in added]
 
 

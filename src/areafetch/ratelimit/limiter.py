@@ -47,6 +47,7 @@ from areafetch.ratelimit._lease import LeaseKeeper
 from areafetch.ratelimit._scripts import scripts_for
 from areafetch.ratelimit.gate import run_check_before_call
 from areafetch.ratelimit.models import Grant, LimiterStatus
+from areafetch.tracing import limiter_span
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -345,7 +346,9 @@ class _Acquisition:
     async def __aenter__(self) -> Grant:
         if self._keeper is not None:
             raise RuntimeError("this acquire() is already in use; call acquire() again")
-        grant, self._keeper = await self._limiter._enter(self._max_wait_s)
+        with limiter_span(self._limiter.name) as span:
+            grant, self._keeper = await self._limiter._enter(self._max_wait_s)
+            span.set_attribute("areafetch.limiter.waited_s", grant.waited_s)
         self._lease_id = grant.lease_id
         LIMITER_WAIT.labels(self._limiter._metrics_label).observe(grant.waited_s)
         try:

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from areafetch import __version__
 from areafetch.config import Settings, get_settings
 from areafetch.log import configure_logging
+from areafetch.tracing import configure_tracing, shutdown_tracing
 from areafetch.web.access import BodyLimitMiddleware, document_access
 from areafetch.web.deps import submit_slot
 from areafetch.web.errors import install_error_handlers
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await state.close()
+            shutdown_tracing()
 
     app = FastAPI(
         title="areafetch",
@@ -82,4 +84,5 @@ def create_app_from_env() -> FastAPI:
     """uvicorn's factory for `areafetch web`: settings and logging from the environment."""
     settings = get_settings()
     configure_logging(level=settings.log_level, log_format=settings.log_format)
+    configure_tracing("areafetch-web")  # before the app: FastAPI's request spans use its provider
     return create_app(settings)
