@@ -461,3 +461,13 @@ async def test_status_names_every_service_down_without_a_traceback(
     for service in named:
         assert f"unavailable: {service}" in output, output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("command", ["web", "worker"])
+async def test_an_unsupported_traces_exporter_stops_start_up_naming_the_variable(
+    settings: Settings, command: str
+) -> None:
+    env = {**settings_env(settings), "OTEL_TRACES_EXPORTER": "zipkin"}
+    code, output = await run_cli(command, env=env, timeout_s=60)
+    assert code == 2, output
+    assert "OTEL_TRACES_EXPORTER='zipkin' is not supported: use one of otlp, console, none" in output
