@@ -30,6 +30,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from redis.exceptions import RedisError
 
+from areafetch import history
+
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from prometheus_client.registry import Collector
@@ -113,6 +115,7 @@ PLACES_WRITTEN: Final = Counter(
 def count_upstream_call(source: str, code: int | str) -> None:
     """Count one request to ``source`` that ended with HTTP ``code`` (or ``"timeout"``/``"error"``)."""
     UPSTREAM_CALLS.labels(source, str(code)).inc()
+    history.count(history.upstream_series(source))
 
 
 # --- the wire format ----------------------------------------------------------------------------
@@ -230,6 +233,7 @@ class MetricsPublisher:
                     pipe.expire(key, self._ttl_s)
                     pipe.sadd(index_key(self._prefix), self._worker)
                 await pipe.execute()
+            await history.flush(self._redis, self._prefix)
         except (RedisError, OSError) as exc:
             log.warning("metrics publish failed, retrying in %.0f s: %s", self._interval_s, exc)
             return False

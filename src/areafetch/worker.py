@@ -26,11 +26,13 @@ from bullmq import FlowProducer, UnrecoverableError, Worker
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from areafetch import history
 from areafetch.config import Settings
 from areafetch.constants import AREAS_QUEUE
 from areafetch.cpu import CpuPool
 from areafetch.db import create_engine
 from areafetch.errors import InvalidPayload, ServiceUnavailable
+from areafetch.job_log import bound, job_log
 from areafetch.jobs import find_spec
 from areafetch.log import get_logger
 from areafetch.metrics import JOB_DURATION, JOBS, MetricsPublisher
@@ -274,8 +276,12 @@ class WorkerProcess:
         if isinstance(job.data, dict) and job.data.get("area_id"):
             ids["area_id"] = str(job.data["area_id"])
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(**ids), job_span(job, queue_name, attempt):
+        with structlog.contextvars.bound_contextvars(**ids), job_span(job, queue_name, attempt), bound(job):
             log.info("job.started", **fields)
+            if attempt > 1:
+                await job_log(
+                    f"attempt {attempt} of {job.opts.get('attempts') or 1}; the last: {job.failedReason}"
+                )
             try:
                 result = await self._dispatch(job, queue_name, resources, attempt)
             except asyncio.CancelledError:
@@ -320,6 +326,8 @@ class WorkerProcess:
 
 def _observe(queue_name: str, job_name: str, outcome: str, started: float) -> None:
     JOBS.labels(queue_name, job_name, outcome).inc()
+    if outcome != "retried":
+        history.count(history.jobs_series(queue_name, outcome))
     JOB_DURATION.labels(queue_name, job_name).observe(time.perf_counter() - started)
 
 

@@ -19,7 +19,7 @@ import pytest
 from areafetch.config import Settings
 from tests.fakes.google_places import GooglePlacesFake
 from tests.fakes.overpass import OverpassFake
-from tests.helpers import ProcessFactory, settings_env
+from tests.helpers import ProcessFactory, eventually, settings_env
 from tests.pipeline import HELSINKI_POLYGON, with_upstreams
 
 if TYPE_CHECKING:
@@ -230,3 +230,54 @@ async def test_an_area_of_two_sources_shows_one_row_per_real_place_with_a_badge_
         await expect(rows).not_to_have_count(merged_count)
         assert await rows.count() > merged_count
         await page.screenshot(path=ARTIFACTS / "browser-merged-places.png", full_page=True)
+
+
+async def test_the_console_finds_a_failed_job_shows_its_log_and_pauses_retries_and_cleans(
+    settings: Settings, processes: ProcessFactory
+) -> None:
+    import httpx
+    from playwright.async_api import expect
+
+    twice = settings.model_copy(update={"job_attempts": 2})
+    worker = await processes.worker(settings_env(twice))
+    _, base_url = await processes.web(settings_env(twice))
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        job_id = (await client.post("/api/jobs/test", json={"message": "doomed", "fail": True})).json()[
+            "job_id"
+        ]
+
+        async def failed() -> bool:
+            return bool((await client.get(f"/api/jobs/{job_id}")).json()["state"] == "failed")
+
+        await eventually(failed, timeout_s=60, what="the job failed")
+
+    async with chromium_page(timeout_ms=30_000) as page:
+        page.on("dialog", lambda dialog: dialog.accept())  # the confirmations of bulk actions
+        await page.goto(f"{base_url}/jobs")
+        await expect(
+            page.locator("#jobs-chart svg polyline[data-series='test-jobs:failed']")
+        ).to_be_attached()
+        await page.locator("#search-state").select_option("failed")
+        await page.locator("#search-queue").select_option("test-jobs")
+        await page.get_by_role("button", name="Search").click()
+        await page.locator("#found").get_by_role("link", name=job_id).click()
+        await expect(page.locator("#facts")).to_contain_text("2 of 2")
+        await expect(page.locator("#logs li")).to_contain_text(["attempt 2 of 2"])
+        await expect(page.locator("#failure")).to_contain_text("Traceback")
+        await page.screenshot(path=ARTIFACTS / "browser-job.png", full_page=True)
+
+        await page.goto(f"{base_url}/jobs")
+        await page.get_by_role("button", name="Pause of test-jobs").click()
+        await expect(page.locator("#counts")).to_contain_text("paused")
+        await page.get_by_role("button", name="Resume of test-jobs").click()
+        await expect(page.get_by_role("button", name="Pause of test-jobs")).to_be_visible()
+        await page.get_by_role("button", name="Retry failed of test-jobs").click()
+        await expect(page.locator("#action-result")).to_have_text("1 failed jobs of test-jobs retried")
+
+        async def failed_again() -> bool:
+            return len(worker.events("job.failed", job_id=job_id)) == 3  # one more attempt
+
+        await eventually(failed_again, timeout_s=60, what="the retried job failed again")
+        await page.get_by_role("button", name="Clean failed of test-jobs").click()
+        await expect(page.locator("#action-result")).to_have_text("1 failed jobs of test-jobs deleted")
+        await page.screenshot(path=ARTIFACTS / "browser-console.png", full_page=True)

@@ -32,6 +32,7 @@ from areafetch.db.places import upsert_area_places
 from areafetch.geo import Tile
 from areafetch.geo import split_tile as split_cell
 from areafetch.geo._cells import split_to_fit
+from areafetch.job_log import job_log
 from areafetch.log import get_logger
 from areafetch.processors.overpass_learning import HEADROOM, SOURCE, CellLoads, limits_key
 from areafetch.providers import TileTooLarge
@@ -173,6 +174,7 @@ async def _split(
             reason=reason,
         )
     log.info("overpass.cell_split", tile=tile_id, children=len(children), reason=reason[:200])
+    await job_log(f"cell {tile_id} split into {len(children)}: {reason[:200]}")
 
 
 async def _children(

@@ -40,6 +40,7 @@ from redis.exceptions import RedisError
 
 from areafetch.constants import LIMITER_KEY_PREFIX
 from areafetch.errors import BudgetExhausted, LimiterTimeout, ServiceUnavailable
+from areafetch.job_log import job_log
 from areafetch.metrics import LIMITER_PAUSES, LIMITER_WAIT
 from areafetch.ratelimit import gcra
 from areafetch.ratelimit._keys import LimiterKeys
@@ -75,6 +76,8 @@ _US_PER_S: Final = 1_000_000
 _STATE_TTL_S: Final = 7 * 86_400
 # A wake-up entry nobody popped is stale after this.
 _WAKE_TTL_MS: Final = 10_000
+# A wait at least this long is written in the waiting job's own log (the console shows it).
+_LOGGED_WAIT_S: Final = 0.1
 # The longest single BLPOP while waiting for a lease: only a safety net, since a release
 # wakes a waiter at once and a dead holder's lease expiry is waited for exactly.
 _MAX_BLOCK_S: Final = 5.0
@@ -351,6 +354,8 @@ class _Acquisition:
             span.set_attribute("areafetch.limiter.waited_s", grant.waited_s)
         self._lease_id = grant.lease_id
         LIMITER_WAIT.labels(self._limiter._metrics_label).observe(grant.waited_s)
+        if grant.waited_s >= _LOGGED_WAIT_S:
+            await job_log(f"waited {grant.waited_s:.2f} s for limiter {self._limiter.name}")
         try:
             await run_check_before_call()
         except BaseException:

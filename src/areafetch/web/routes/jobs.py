@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from areafetch.errors import JobNotFound
 from areafetch.jobs import TestJobPayload
 from areafetch.queue import JobPublic, enqueue_test_job, find_job
-from areafetch.queue.admin import cancel_job, retry_job
+from areafetch.queue.admin import JobDetail, cancel_job, job_detail, retry_job
 from areafetch.web.deps import QueuesDep, ReadAccessDep, SubmitSlotDep, WriteAccessDep
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -65,6 +65,12 @@ async def get_job(
     if job is None:
         raise JobNotFound(f"no job with id {job_id!r}")
     return job
+
+
+@router.get("/{job_id}/detail", response_model=JobDetail, responses={404: {"description": "no such job"}})
+async def get_job_detail(job_id: JobId, queues: QueuesDep, _access: ReadAccessDep) -> JobDetail:
+    """A job with its data, options, result, failure and stack traces, its own log lines and timings."""
+    return await job_detail(queues, job_id)
 
 
 @router.post("/{job_id}/retry", status_code=202, response_model=JobChanged, responses=_CHANGE_RESPONSES)

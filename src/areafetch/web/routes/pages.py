@@ -17,6 +17,7 @@ from areafetch.db.engine import connection
 from areafetch.errors import InvalidField
 from areafetch.web.deps import EngineDep, SettingsDep
 from areafetch.web.routes.areas import AreaId, list_areas_route, parse_when, read_area
+from areafetch.web.routes.jobs import JobId
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -137,5 +138,11 @@ async def area_page(
 
 @router.get("/jobs")
 async def jobs_page(request: Request) -> HTMLResponse:
-    """The queue dashboard: counts, recent jobs, limiters, workers."""
+    """The operator's console: counts, charts, search, bulk actions, recent jobs, limiters, workers."""
     return templates.TemplateResponse(request, "jobs.html", {"page": "jobs"})
+
+
+@router.get("/jobs/{job_id}")
+async def job_page(request: Request, job_id: JobId) -> HTMLResponse:
+    """One job: data, result, failure, stack traces, its own log, timings; retry or cancel."""
+    return templates.TemplateResponse(request, "job.html", {"page": "jobs", "job_id": job_id})
