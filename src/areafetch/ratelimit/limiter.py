@@ -338,13 +338,14 @@ class Limiter:
 class _Acquisition:
     """The ``async with`` of `Limiter.acquire`: enter waits for a grant, exit gives the lease back."""
 
-    __slots__ = ("_keeper", "_lease_id", "_limiter", "_max_wait_s")
+    __slots__ = ("_keeper", "_lease_id", "_limiter", "_max_wait_s", "_waited_s")
 
     def __init__(self, limiter: Limiter, max_wait_s: float) -> None:
         self._limiter = limiter
         self._max_wait_s = max_wait_s
         self._keeper: LeaseKeeper | None = None
         self._lease_id = ""
+        self._waited_s = 0.0
 
     async def __aenter__(self) -> Grant:
         if self._keeper is not None:
@@ -353,9 +354,8 @@ class _Acquisition:
             grant, self._keeper = await self._limiter._enter(self._max_wait_s)
             span.set_attribute("areafetch.limiter.waited_s", grant.waited_s)
         self._lease_id = grant.lease_id
+        self._waited_s = grant.waited_s
         LIMITER_WAIT.labels(self._limiter._metrics_label).observe(grant.waited_s)
-        if grant.waited_s >= _LOGGED_WAIT_S:
-            await job_log(f"waited {grant.waited_s:.2f} s for limiter {self._limiter.name}")
         try:
             await run_check_before_call()
         except BaseException:
@@ -375,3 +375,7 @@ class _Acquisition:
                 await keeper.stop()
             finally:
                 await self._limiter._release(self._lease_id)
+            # After the call, never between the grant and the call: a round trip there would make the
+            # call leave late, and the next one (on time) arrive too soon after it at the upstream.
+            if self._waited_s >= _LOGGED_WAIT_S:
+                await job_log(f"waited {self._waited_s:.2f} s for limiter {self._limiter.name}")
