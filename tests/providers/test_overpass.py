@@ -266,6 +266,36 @@ async def test_429_honours_a_longer_retry_after(limiter: Limiter) -> None:
     assert (status.paused_until - status.server_time).total_seconds() > 2.5
 
 
+async def test_a_429_pauses_the_limiter_before_the_lease_is_given_back(
+    limiter: Limiter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else another worker, woken by the release, may send its call between the 429 and the pause,
+    within the server's penalty time, and be banned (seen in a soak with slow answers)."""
+    in_flight_at_pause: list[int] = []
+    pause = limiter.pause
+
+    async def watched_pause(seconds: float) -> None:
+        in_flight_at_pause.append((await limiter.status()).in_flight)
+        await pause(seconds)
+
+    monkeypatch.setattr(limiter, "pause", watched_pause)
+    transport = httpx.MockTransport(lambda request: httpx.Response(429, text="<p>rate_limited</p>"))
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = OverpassClient(
+            http,
+            limiter,
+            url="https://overpass.example.invalid/api/interpreter",
+            user_agent=TEST_USER_AGENT,
+            timeout_s=5,
+            maxsize_bytes=2**20,
+            pause_min_s=PAUSE_MIN_S,
+        )
+        with pytest.raises(UpstreamThrottled):
+            await client.fetch(HELSINKI_RING, ("cafe",))
+    assert in_flight_at_pause == [1]
+    assert (await limiter.status()).in_flight == 0
+
+
 async def test_a_way_without_a_centre_is_skipped(limiter: Limiter) -> None:
     elements = [
         {"type": "node", "id": 1, "lat": 60.17, "lon": 24.94, "tags": {"amenity": "cafe", "name": "A"}},

@@ -266,6 +266,12 @@ class GooglePlacesClient:
                 raise UpstreamError(
                     f"google places request failed: {type(exc).__name__}: {self._scrub(str(exc))}"
                 ) from None if self._leaks(exc) else exc
+            # Paused while the lease is still held: no other worker's call leaves between the 429 and it.
+            pause_s = (
+                await self._throttle.throttled(retry_after_s(response))
+                if response.status_code == 429
+                else 0.0
+            )
         elapsed_s = time.monotonic() - started
         status = response.status_code
         count_upstream_call("google_places", status)
@@ -283,7 +289,6 @@ class GooglePlacesClient:
             return result
         message = self._error_message(response)
         if status == 429:
-            pause_s = await self._throttle.throttled(retry_after_s(response))
             raise UpstreamThrottled(
                 f"google places 429: {message}; limiter paused {pause_s:.1f} s", retry_after_s=pause_s
             )

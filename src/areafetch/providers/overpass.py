@@ -330,6 +330,13 @@ class OverpassClient:
             except httpx.HTTPError as exc:
                 count_upstream_call("overpass", "error")
                 raise UpstreamError(f"overpass request failed: {type(exc).__name__}: {exc}") from exc
+            # Paused while the lease is still held, so that no other worker's call leaves between
+            # this 429 and the pause (the server bans a call that comes within its penalty time).
+            pause_s = (
+                await self._throttle.throttled(retry_after_s(response))
+                if response.status_code == 429
+                else 0.0
+            )
         count_upstream_call("overpass", response.status_code)
         body = response.content
         record_answer(span, response.status_code, len(body))
@@ -357,8 +364,6 @@ class OverpassClient:
             return places
         message = text_of(body)
         if status == 429:
-            retry_after = retry_after_s(response)
-            pause_s = await self._throttle.throttled(retry_after)
             raise UpstreamThrottled(
                 f"overpass 429 Too Many Requests; limiter paused {pause_s:.1f} s: {message}",
                 retry_after_s=pause_s,
