@@ -241,6 +241,19 @@ async def test_bytes_are_counted_on_the_limiter(client: OverpassClient, limiter:
     assert (await limiter.status()).bytes_today > 100
 
 
+def mocked_client(http: httpx.AsyncClient, limiter: Limiter) -> OverpassClient:
+    """A client of an Overpass that the `http` client's mock transport answers."""
+    return OverpassClient(
+        http,
+        limiter,
+        url="https://overpass.example.invalid/api/interpreter",
+        user_agent=TEST_USER_AGENT,
+        timeout_s=5,
+        maxsize_bytes=2**20,
+        pause_min_s=PAUSE_MIN_S,
+    )
+
+
 async def test_429_honours_a_longer_retry_after(limiter: Limiter) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         assert request.headers["user-agent"] == TEST_USER_AGENT
@@ -248,15 +261,7 @@ async def test_429_honours_a_longer_retry_after(limiter: Limiter) -> None:
         return httpx.Response(429, headers={"Retry-After": "3"}, text="<p>rate_limited</p>")
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
-        client = OverpassClient(
-            http,
-            limiter,
-            url="https://overpass.example.invalid/api/interpreter",
-            user_agent=TEST_USER_AGENT,
-            timeout_s=5,
-            maxsize_bytes=2**20,
-            pause_min_s=PAUSE_MIN_S,
-        )
+        client = mocked_client(http, limiter)
         with pytest.raises(UpstreamThrottled) as caught:
             await client.fetch(HELSINKI_RING, ("cafe",))
     assert caught.value.retry_after_s is not None
@@ -281,15 +286,7 @@ async def test_a_429_pauses_the_limiter_before_the_lease_is_given_back(
     monkeypatch.setattr(limiter, "pause", watched_pause)
     transport = httpx.MockTransport(lambda request: httpx.Response(429, text="<p>rate_limited</p>"))
     async with httpx.AsyncClient(transport=transport) as http:
-        client = OverpassClient(
-            http,
-            limiter,
-            url="https://overpass.example.invalid/api/interpreter",
-            user_agent=TEST_USER_AGENT,
-            timeout_s=5,
-            maxsize_bytes=2**20,
-            pause_min_s=PAUSE_MIN_S,
-        )
+        client = mocked_client(http, limiter)
         with pytest.raises(UpstreamThrottled):
             await client.fetch(HELSINKI_RING, ("cafe",))
     assert in_flight_at_pause == [1]
@@ -307,14 +304,7 @@ async def test_a_way_without_a_centre_is_skipped(limiter: Limiter) -> None:
         return httpx.Response(200, json={"version": 0.6, "elements": elements})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
-        client = OverpassClient(
-            http,
-            limiter,
-            url="https://overpass.example.invalid/api/interpreter",
-            user_agent=TEST_USER_AGENT,
-            timeout_s=5,
-            maxsize_bytes=2**20,
-        )
+        client = mocked_client(http, limiter)
         places = await client.fetch(HELSINKI_RING, ("cafe", "bar"))
     assert [(p.source_id, p.category, p.name, p.lon, p.lat) for p in places] == [
         ("node/1", "cafe", "A", 24.94, 60.17),
