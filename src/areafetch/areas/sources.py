@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING, Literal, get_args
 if TYPE_CHECKING:
     from areafetch.config import Settings
 
-__all__ = ["RATE_LIMITED_SOURCES", "SOURCES", "Source", "is_configured", "unconfigured_reason"]
+__all__ = ["OSM_SOURCES", "RATE_LIMITED_SOURCES", "SOURCES", "Source", "is_configured", "unconfigured_reason"]
 
 Source = Literal["overpass", "google_places", "osm_extract"]
 SOURCES: tuple[Source, ...] = get_args(Source)
 # Shared upstream services, called per tile or circle behind a limiter; a local extract is neither.
 RATE_LIMITED_SOURCES: tuple[Source, ...] = ("overpass", "google_places")
+# The sources of OpenStreetMap data: they name an element alike (`node/123`).
+OSM_SOURCES: tuple[Source, ...] = ("overpass", "osm_extract")
 
 _REQUIRED_SETTING: dict[Source, str] = {
     "google_places": "AREAFETCH_GOOGLE_API_KEY",

@@ -23,12 +23,12 @@ import numpy as np
 import shapely
 from pyproj import Geod
 
+from areafetch.areas.sources import OSM_SOURCES
 from areafetch.conflation.kinds import extent_m, kin_closure, may_be_same
 from areafetch.conflation.names import name_similarity
 
 __all__ = ["NAME_SIMILARITY_MIN", "Link", "MatchPlace", "link_places"]
 
-OSM_SOURCES: Final = frozenset({"overpass", "osm_extract"})
 
 NAME_SIMILARITY_MIN: Final = 0.8
 """Names at least this alike (after folding) may be one place by name."""

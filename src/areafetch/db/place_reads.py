@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, exists, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from areafetch.areas.places import Place
@@ -21,10 +22,10 @@ from areafetch.db.tables import area_places, areas, places
 __all__ = [
     "PlaceRow",
     "area_exists",
-    "osm_points",
     "place_row",
     "places_in_bbox",
     "read_area_places",
+    "stored_points",
 ]
 
 
@@ -116,34 +117,18 @@ def place_row(row: Row[Any, *tuple[Any, ...]]) -> PlaceRow:
 async def stored_points(
     conn: AsyncConnection,
     *,
-    source: str,
+    sources: Collection[str],
     categories: Collection[str],
     bbox: tuple[float, float, float, float],
 ) -> list[tuple[float, float]]:
-    """(lon, lat) of the stored places of a source and categories within a bbox (west, south, east, north)."""
-    west, south, east, north = bbox
-    rows = await conn.execute(
-        select(places.c.lon, places.c.lat).where(
-            places.c.source == source,
-            places.c.category.in_(list(categories)),
-            places.c.lat.between(south, north),
-            places.c.lon.between(west, east),
-        )
-    )
-    return [(float(lon), float(lat)) for lon, lat in rows]
-
-
-async def osm_points(
-    conn: AsyncConnection, *, categories: Collection[str], bbox: tuple[float, float, float, float]
-) -> list[tuple[float, float]]:
-    """(lon, lat) of each OSM element of the categories already stored (from Overpass or an extract,
-    once per element) within a bbox."""
+    """(lon, lat) of the stored places of the sources and categories within a bbox (west, south, east,
+    north), once per source id (an OSM element found by Overpass and by an extract counts once)."""
     west, south, east, north = bbox
     rows = await conn.execute(
         select(places.c.source_id, places.c.lon, places.c.lat)
-        .distinct(places.c.source_id)
+        .ext(distinct_on(places.c.source_id))
         .where(
-            places.c.source.in_(["overpass", "osm_extract"]),
+            places.c.source.in_(list(sources)),
             places.c.category.in_(list(categories)),
             places.c.lat.between(south, north),
             places.c.lon.between(west, east),

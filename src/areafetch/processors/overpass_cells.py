@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from areafetch.areas.sources import OSM_SOURCES
 from areafetch.db import areas as area_queries
 from areafetch.db.cells import note_incomplete, pending_leaves, split_tile
 from areafetch.db.density import failed_capacity
-from areafetch.db.place_reads import osm_points
+from areafetch.db.place_reads import stored_points
 from areafetch.db.places import upsert_area_places
 from areafetch.geo import Tile
 from areafetch.geo import split_tile as split_cell
@@ -183,7 +184,7 @@ async def _children(
     """The fewest children the places counted in the cell say fit, or its quadrants."""
     capacity = await failed_capacity(conn, source=SOURCE, limits=limits_key(ctx.resources.settings))
     if capacity is not None:
-        points = await osm_points(conn, categories=categories, bbox=cell.bbox)
+        points = await stored_points(conn, sources=OSM_SOURCES, categories=categories, bbox=cell.bbox)
         most = capacity * HEADROOM
         if len(points) > most:  # else the count says it should have fit: it is stale, or wrong
             return await ctx.resources.cpu.run(

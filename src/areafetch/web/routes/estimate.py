@@ -129,7 +129,7 @@ async def _google_estimate(
     engine: AsyncEngine, plan: AreaPlan, categories: list[str], settings: Settings
 ) -> GoogleEstimate:
     async with connection(engine) as conn:
-        points = await stored_points(conn, source="google_places", categories=categories, bbox=plan.bbox)
+        points = await stored_points(conn, sources=["google_places"], categories=categories, bbox=plan.bbox)
     area = parse_area(plan.area.model_dump(), max_vertices=10**9, max_area_km2=None)
     known = (
         int(contains_many(area, [lon for lon, _ in points], [lat for _, lat in points]).sum())
