@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 
 from areafetch.areas.budget import budget_refusals, fits_budget
 from areafetch.errors import BudgetExhausted, LimiterTimeout, ServiceUnavailable
-from areafetch.ratelimit import Grant, Limiter, LimitPolicy
+from areafetch.ratelimit import Grant, Limiter, LimitPolicy, checked_before_each_call
 from areafetch.redis import create_client
 from tests.helpers import REDIS_URL
 from tests.ratelimit import _procs
@@ -70,6 +70,19 @@ def on_reservation(limiter: Limiter, monkeypatch: pytest.MonkeyPatch) -> asyncio
 
     monkeypatch.setattr(limiter, "_sleep_and_confirm", spy)
     return reserved
+
+
+async def sleeping_for_its_slot(reserved: asyncio.Event, task: asyncio.Task[Grant]) -> None:
+    """Wait until ``task`` sleeps for a reserved slot; fail, not hang, if it was granted at once."""
+    waiter = asyncio.create_task(reserved.wait())
+    await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    assert reserved.is_set(), "the caller was granted without sleeping: the machine stalled a whole interval"
+
+
+# Two seconds between slots: the second caller still has to sleep for its slot when the machine
+# stalls for a second between the first grant and the second request (a loaded CI run did).
+SLOW = LimitPolicy(rate_per_s=0.5, burst=1, max_in_flight=5, max_wait_s=10)
 
 
 # --- slots -------------------------------------------------------------------------------------
@@ -255,11 +268,49 @@ async def test_cancelling_a_sleeping_caller_gives_its_lease_back(
     limiter = make_limiter(LimitPolicy(rate_per_s=2, burst=1, max_in_flight=3, max_wait_s=10))
     reserved = on_reservation(limiter, monkeypatch)
     task = asyncio.create_task(take(limiter))
-    await reserved.wait()
+    await sleeping_for_its_slot(reserved, task)
     assert (await limiter.status()).in_flight == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert (await limiter.status()).in_flight == 0
+
+
+async def test_a_caller_that_wakes_late_moves_the_next_slot_one_interval_past_its_own(
+    make_limiter: MakeLimiter,
+) -> None:
+    policy = LimitPolicy(rate_per_s=2, burst=1, max_in_flight=1, max_wait_s=10)
+    limiter = make_limiter(policy)
+    checks = 0
+
+    async def stall_on_waking() -> None:  # the first check is before the reservation, the second on waking
+        nonlocal checks
+        checks += 1
+        if checks == 2:
+            await asyncio.sleep(0.4)
+
+    with checked_before_each_call(stall_on_waking):
+        late = await take(limiter)
+    assert late.confirmed_us - late.slot_us >= 400_000
+    after = await take(limiter)
+    assert after.slot_us - late.confirmed_us >= policy.emission_interval_us
+
+
+async def test_a_check_that_fails_on_waking_gives_the_lease_back_and_nothing_goes(
+    make_limiter: MakeLimiter,
+) -> None:
+    limiter = make_limiter(LimitPolicy(rate_per_s=2, burst=1, max_in_flight=1, max_wait_s=10))
+    checks = 0
+
+    async def cancelled_while_sleeping() -> None:
+        nonlocal checks
+        checks += 1
+        if checks == 2:
+            raise LookupError("cancelled")
+
+    with checked_before_each_call(cancelled_while_sleeping), pytest.raises(LookupError):
+        await take(limiter)
+    assert checks == 2
     assert (await limiter.status()).in_flight == 0
 
 
@@ -269,13 +320,13 @@ async def test_cancelling_a_sleeping_caller_gives_its_lease_back(
 async def test_a_pause_stops_a_caller_already_sleeping_for_its_slot(
     make_limiter: MakeLimiter, other_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    policy = LimitPolicy(rate_per_s=2, burst=1, max_in_flight=5, max_wait_s=10)
+    policy = SLOW
     pauser, sleeper = make_limiter(policy), make_limiter(policy, on=other_client)
     await take(pauser)
     reserved = on_reservation(sleeper, monkeypatch)
     task = asyncio.create_task(take(sleeper))
-    await reserved.wait()  # its slot is 0.5 s away
-    paused_until = await pauser.pause(1.0)
+    await sleeping_for_its_slot(reserved, task)
+    paused_until = await pauser.pause(3.0)  # past its slot
     status = await pauser.status()
     assert status.paused_until == paused_until
     assert status.next_slot_at >= paused_until
@@ -289,12 +340,12 @@ async def test_a_pause_stops_a_caller_already_sleeping_for_its_slot(
 async def test_a_pause_longer_than_max_wait_times_out_and_reserves_nothing(
     make_limiter: MakeLimiter, other_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    policy = LimitPolicy(rate_per_s=2, burst=1, max_in_flight=5, max_wait_s=10)
+    policy = SLOW
     pauser, sleeper = make_limiter(policy), make_limiter(policy, on=other_client)
     await take(pauser)
     reserved = on_reservation(sleeper, monkeypatch)
     task = asyncio.create_task(take(sleeper, max_wait_s=2))
-    await reserved.wait()
+    await sleeping_for_its_slot(reserved, task)
     await pauser.pause(5.0)
     with pytest.raises(LimiterTimeout, match="paused"):
         await task
@@ -328,12 +379,12 @@ async def test_a_reservation_from_before_a_state_loss_is_not_honoured(
     other_client: aioredis.Redis,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    policy = LimitPolicy(rate_per_s=2, burst=1, max_in_flight=5, max_wait_s=10)
+    policy = SLOW
     first, sleeper = make_limiter(policy), make_limiter(policy, on=other_client)
     await take(first)
     reserved = on_reservation(sleeper, monkeypatch)
     task = asyncio.create_task(take(sleeper))
-    await reserved.wait()
+    await sleeping_for_its_slot(reserved, task)
     await client.delete(*first.keys)
     lost_at = await server_us(client)
     grant = await task

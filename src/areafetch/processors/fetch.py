@@ -110,9 +110,9 @@ async def _fetch_and_store(
 
 
 async def _still_wanted(ctx: JobContext, payload: FetchTilePayload) -> None:
-    """Raises `AreaCancelled` once the area is cancelled: run after each limiter grant, so no request
-    leaves for a cancelled area. A Redis key, not the database: this runs between the grant and the
-    request, and a slow round trip there would bunch requests the limiter spaced."""
+    """Raises `AreaCancelled` once the area is cancelled: run before each limiter slot and on waking
+    for it, so no request leaves for a cancelled area. A Redis key, not the database: this runs just
+    before a slot is confirmed, and a slow round trip there would make the call leave late."""
     if await is_cancelled(ctx.resources.redis, ctx.resources.settings, payload.area_id):
         raise AreaCancelled(f"area {payload.area_id} was cancelled")
 

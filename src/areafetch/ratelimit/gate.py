@@ -1,11 +1,13 @@
-"""A caller's last word on its own request: a check run after each grant, just before the request.
+"""A caller's last word on its own request: a check run before it takes a slot and when it wakes.
 
 An area cancelled while its jobs wait for their turn at the limiter must not make the calls they
-were waiting for. `Limiter.acquire()` runs the check set here once the slot is granted; if the check
-raises, the lease is given back and the request never leaves.
+were waiting for. `Limiter.acquire()` runs the check set here before each reservation and, when it
+had to sleep for its slot, on waking, before the slot is confirmed; if the check raises, the lease is
+given back and the request never leaves. Never between the confirmation and the request: a round
+trip there would make the call leave late, and the next one, on time, reach the upstream too soon.
 
     with checked_before_each_call(still_wanted):
-        await client.fetch(...)      # every acquire() inside runs `still_wanted()` after its grant
+        await client.fetch(...)      # every acquire() inside runs `still_wanted()` before its grant
 """
 
 from __future__ import annotations

@@ -177,6 +177,7 @@ class Limiter:
         deadline = started + max_wait_s
         policy = self._policy
         while True:
+            await run_check_before_call()
             remaining_s = deadline - loop.time()
             lease_id = secrets.token_hex(10)
             reply = await self._scripts.acquire(
@@ -245,9 +246,17 @@ class Limiter:
     async def _sleep_and_confirm(self, lease_id: str, epoch: int, wait_us: int) -> list[int]:
         try:
             await asyncio.sleep(wait_us / _US_PER_S)
+            await run_check_before_call()
             return await self._scripts.confirm(
                 self._confirm_keys,
-                (lease_id, epoch, self._lease_ttl_us, self._policy.max_in_flight, _WAKE_TTL_MS),
+                (
+                    lease_id,
+                    epoch,
+                    self._lease_ttl_us,
+                    self._policy.max_in_flight,
+                    _WAKE_TTL_MS,
+                    self._interval_us,
+                ),
             )
         except BaseException:
             # Cancelled or Redis gone: never go ahead, and free the lease if Redis still answers.
@@ -356,11 +365,6 @@ class _Acquisition:
         self._lease_id = grant.lease_id
         self._waited_s = grant.waited_s
         LIMITER_WAIT.labels(self._limiter._metrics_label).observe(grant.waited_s)
-        try:
-            await run_check_before_call()
-        except BaseException:
-            await self.__aexit__(None, None, None)
-            raise
         return grant
 
     async def __aexit__(

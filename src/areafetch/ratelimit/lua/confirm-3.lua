@@ -5,6 +5,11 @@
   in force, its lease still exists and the state it reserved in was not lost meanwhile (same
   epoch). Otherwise its lease is given back and it must start over.
 
+  A caller that wakes late (a busy event loop, a stalled machine) goes later than its slot. The next
+  slot then moves to at least one interval after the time it really goes, as GCRA would have had it
+  had the caller arrived then: otherwise the next caller, on time, would reach the upstream less than
+  one interval after this one.
+
   Input:
     KEYS[1] state hash    fields tat, epoch, paused_until
     KEYS[2] lease zset    member = lease id, score = expiry (us)
@@ -15,6 +20,7 @@
     ARGV[3] lease ttl, us (the lease is extended to now + ttl)
     ARGV[4] max in flight (length cap of the wake-up list)
     ARGV[5] wake-up entry ttl, ms
+    ARGV[6] emission interval, us
 
   Output (array of integers):
     {0, now_us}               go ahead
@@ -27,6 +33,7 @@ local epoch = tonumber(ARGV[2])
 local lease_ttl = tonumber(ARGV[3])
 local max_in_flight = tonumber(ARGV[4])
 local wake_ttl = tonumber(ARGV[5])
+local interval = tonumber(ARGV[6])
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -55,4 +62,8 @@ if not expiry or tonumber(expiry) <= now then
   return {2, now}
 end
 redis.call('ZADD', lease_key, 'XX', string.format('%.0f', now + lease_ttl), lease_id)
+local tat = tonumber(redis.call('HGET', state_key, 'tat')) or 0
+if tat < now + interval then
+  redis.call('HSET', state_key, 'tat', string.format('%.0f', now + interval))
+end
 return {0, now}
