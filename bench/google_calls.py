@@ -1,12 +1,15 @@
-"""Google calls per area: the DISTANCE covering against today's 7-way split, a fixed grid of small
-circles and Text Search rectangles with pages, on generated regions, against the fake Places API.
+"""Google calls per area: the method chosen per area (`AREAFETCH_GOOGLE_METHOD=auto`) against the
+Nearby DISTANCE cover and planned Text Search rectangles forced, the 7-way split of before, a fixed
+grid of small circles and Text Search without a plan, on generated regions, against the fake
+Places API.
 
     python -m bench google_calls
 
 Each region is a generated extract (named cafés and restaurants, some beyond the region's edge,
-as a real city's are) served by `tests.fakes.google_places`; every strategy goes through the real
-`GooglePlacesClient` (Nearby Search) or the same HTTP path (Text Search) and one real Redis
-limiter set under the fake's quota, so a 429 would show. Per strategy and region: calls, the floor
+as a real city's are) served by `tests.fakes.google_places`. What is "known" before the fetch is
+an OpenStreetMap stand-in: a random 75 % of the places. Every strategy goes through the real
+`GooglePlacesClient` (Nearby Search and Text Search) and one real Redis limiter set under the
+fake's quota, so a 429 would show. Per strategy and region: calls, the floor
 ⌈places / 20⌉, places found in the region and completeness, duplicates (places returned again),
 wall time and list price.
 
@@ -23,7 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import numpy as np
@@ -36,8 +39,9 @@ from tests.fakes.google_places import GooglePlacesFake
 
 from areafetch.geo import Circle, cover_with_circles, split_circle
 from areafetch.geo._cover import nearby_call_range
-from areafetch.processors.google_cover import fetch_circle_region
-from areafetch.providers.google_places import GooglePlacesClient, NearbyResult
+from areafetch.geo._text_cover import OSM_PROXY_FILL, TextRectangle
+from areafetch.processors.google_cover import GoogleSearches, KnownPlaces, choose_method, fetch_circle_region
+from areafetch.providers.google_places import GooglePlacesClient, NearbyResult, TextPage
 from areafetch.ratelimit import Limiter, LimitPolicy
 from bench._infra import REDIS_URL
 from bench._report import Figure, Report, at_least, at_most, save
@@ -116,6 +120,7 @@ def write_extract(region: Region, path: Path) -> Path:
 class Run:
     region: str
     strategy: str
+    method: str
     places: int
     floor: int
     calls: int
@@ -153,23 +158,66 @@ class Counter:
         self.returned += ids
 
 
-async def nearby_strategy(name: str, region: Region, client: GooglePlacesClient, counter: Counter) -> None:
+KNOWN_SHARE = 0.75
+"""The bench's OpenStreetMap proxy knows this share of the places Google lists (a random sample)."""
+
+
+def known_places(region: Region) -> KnownPlaces:
+    """What a first OSM fetch would have stored around the region: a sample of its places."""
+    rng = np.random.default_rng(7)
+    kinds = np.array(["cafe" if index % 3 == 0 else "restaurant" for index in range(len(region.points))])
+    sample = rng.random(len(region.points)) < KNOWN_SHARE
+    by_category = {
+        kind: [(float(lon), float(lat)) for lon, lat in region.points[sample & (kinds == kind)]]
+        for kind in CATEGORIES
+    }
+    return KnownPlaces.of(by_category, CATEGORIES, fill=OSM_PROXY_FILL)
+
+
+NOTHING_KNOWN = KnownPlaces.of({}, CATEGORIES, fill=OSM_PROXY_FILL)
+
+CHOSEN = "chosen per area from OSM places (new)"
+NEARBY = "Nearby DISTANCE cover"
+TEXT = "Text Search, planned rectangles"
+SPLIT_7 = "7-way split (before)"
+GRID = f"grid of {GRID_RADIUS_M:.0f} m circles"
+TEXT_UNPLANNED = "Text Search, one rectangle cut in 4 when capped"
+STRATEGIES = (CHOSEN, NEARBY, TEXT, SPLIT_7, GRID, TEXT_UNPLANNED)
+
+
+async def run_strategy(name: str, region: Region, client: GooglePlacesClient, counter: Counter) -> str:
+    """Run one strategy over the region; returns the method used ("nearby" or "text")."""
     area = region.polygon
 
-    async def search(circle: Circle) -> NearbyResult:
+    async def nearby(circle: Circle) -> NearbyResult:
         result = await client.search_nearby(circle.lon, circle.lat, circle.radius_m, CATEGORIES)
         counter.add([place.source_id for place in result.places])
         return result
 
-    if name == "DISTANCE cover (new)":
+    async def text(rectangle: TextRectangle, token: str | None) -> TextPage:
+        page = await client.search_text(rectangle.bbox, rectangle.google_type, CATEGORIES, page_token=token)
+        counter.add([place.source_id for place in page.places])
+        return page
+
+    searches = GoogleSearches(nearby=nearby, text=text, page_delay_s=TEXT_PAGE_DELAY_S)
+    if name == SPLIT_7:
         for circle in cover_with_circles(area):
-            await fetch_circle_region(circle, area, search, max_calls=100_000)
-    elif name == "7-way split (before)":
-        for circle in cover_with_circles(area):
-            await _split(circle, area, search, SPLIT_DEPTH)
-    else:
+            await _split(circle, area, nearby, SPLIT_DEPTH)
+        return "nearby"
+    if name == GRID:
         for circle in cover_with_circles(area, max_radius_m=GRID_RADIUS_M):
-            await search(circle)
+            await nearby(circle)
+        return "nearby"
+    known = NOTHING_KNOWN if name == TEXT_UNPLANNED else known_places(region)
+    methods = []
+    for circle in cover_with_circles(area):
+        setting: Literal["auto", "nearby", "text"] = (
+            "auto" if name == CHOSEN else "nearby" if name == NEARBY else "text"
+        )
+        method = choose_method(circle, area, known, setting)
+        methods.append(method.name)
+        await fetch_circle_region(circle, area, searches, method=method, known=known, max_calls=100_000)
+    return "+".join(sorted(set(methods)))
 
 
 async def _split(
@@ -179,66 +227,6 @@ async def _split(
     if result.capped and depth > 0:
         for child in split_circle(circle, parts=7, area=area):
             await _split(child, area, search, depth - 1)
-
-
-async def text_strategy(
-    region: Region, http: httpx.AsyncClient, url: str, key: str, limiter: Limiter, counter: Counter
-) -> None:
-    """Text Search rectangles: page through each type's query; a query that reaches 60 may hold more,
-    so its rectangle is cut in four and asked again."""
-    west, south, east, north = region.polygon.bounds
-    stack = [(google_type, (south, west, north, east)) for google_type in GOOGLE_TYPES]
-    while stack:
-        google_type, (s, w, n, e) = stack.pop()
-        body: dict[str, Any] = {
-            "textQuery": google_type,
-            "includedType": google_type,
-            "strictTypeFiltering": True,
-            "pageSize": 20,
-            "locationRestriction": {
-                "rectangle": {"low": {"latitude": s, "longitude": w}, "high": {"latitude": n, "longitude": e}}
-            },
-        }
-        total = 0
-        token: str | None = None
-        while True:
-            async with limiter.acquire():
-                answer = await http.post(
-                    url,
-                    json={**body, "pageToken": token} if token else body,
-                    headers={
-                        "X-Goog-Api-Key": key,
-                        "X-Goog-FieldMask": "places.id,places.location,nextPageToken",
-                    },
-                )
-            answer.raise_for_status()
-            page = answer.json()
-            ids = [place["id"] for place in page.get("places", [])]
-            counter.add(ids)
-            total += len(ids)
-            token = page.get("nextPageToken")
-            if token is None:
-                break
-            await asyncio.sleep(TEXT_PAGE_DELAY_S)
-        if total >= 60:
-            mid_lat, mid_lon = (s + n) / 2, (w + e) / 2
-            stack += [
-                (google_type, quarter)
-                for quarter in (
-                    (s, w, mid_lat, mid_lon),
-                    (s, mid_lon, mid_lat, e),
-                    (mid_lat, w, n, mid_lon),
-                    (mid_lat, mid_lon, n, e),
-                )
-            ]
-
-
-STRATEGIES = (
-    "DISTANCE cover (new)",
-    "7-way split (before)",
-    f"grid of {GRID_RADIUS_M:.0f} m circles",
-    "Text Search rectangles",
-)
 
 
 async def measure(region: Region, fake: GooglePlacesFake, redis_url: str) -> list[Run]:
@@ -260,18 +248,15 @@ async def measure(region: Region, fake: GooglePlacesFake, redis_url: str) -> lis
                 )
                 counter = Counter()
                 started = time.monotonic()
-                if strategy == "Text Search rectangles":
-                    await text_strategy(region, http, fake.search_text_url, fake.api_key, limiter, counter)
-                    price = TEXT_PRO_USD_PER_1000
-                else:
-                    await nearby_strategy(strategy, region, client, counter)
-                    price = NEARBY_PRO_USD_PER_1000
+                method = await run_strategy(strategy, region, client, counter)
+                price = NEARBY_PRO_USD_PER_1000 if method == "nearby" else TEXT_PRO_USD_PER_1000
                 seconds = time.monotonic() - started
                 returned = counter.returned
                 runs.append(
                     Run(
                         region=region.name,
                         strategy=strategy,
+                        method=method,
                         places=len(expected),
                         floor=math.ceil(len(expected) / 20),
                         calls=counter.calls,
@@ -291,15 +276,15 @@ async def measure(region: Region, fake: GooglePlacesFake, redis_url: str) -> lis
 
 def _row(run: Run) -> str:
     return (
-        f"| {run.region} | {run.strategy} | {run.places} | {run.floor} | {run.calls} | {run.over_floor:.2f} | "
+        f"| {run.region} | {run.strategy} | {run.method} | {run.places} | {run.floor} | {run.calls} | {run.over_floor:.2f} | "
         f"{run.found} | {run.completeness:.3f} | {run.duplicates} | {run.throttled} | {run.seconds:.1f} | {run.usd:.2f} | "
         f"{run.estimate[0]}-{run.estimate[1]} |"
     )
 
 
 HEADER = (
-    "| region | strategy | places | floor | calls | calls / floor | found | completeness | duplicates | 429s | wall s | USD (Pro list price) | estimate |\n"
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    "| region | strategy | asked with | places | floor | calls | calls / floor | found | completeness | duplicates | 429s | wall s | USD (Pro list price) | estimate |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 )
 
 
@@ -314,14 +299,14 @@ def main() -> Report:
             ) as fake:
                 runs += asyncio.run(measure(region, fake, REDIS_URL))
     table = "\n".join([HEADER, *(_row(run) for run in runs)])
-    new = [run for run in runs if run.strategy == STRATEGIES[0]]
+    new = [run for run in runs if run.strategy == CHOSEN]
     figures: list[Figure] = []
     for run in new:
         figures.append(at_most(f"Google calls / floor, {run.region}", run.over_floor, 2.5))
         figures.append(at_least(f"Google completeness, {run.region}", run.completeness, 1.0))
     figures.append(
         at_least(
-            "Google estimates whose range holds the calls made (DISTANCE cover)",
+            "Google estimates whose range holds the calls made (chosen per area)",
             sum(run.in_estimate for run in new) / len(new),
             1.0,
         )

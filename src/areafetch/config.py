@@ -219,6 +219,19 @@ class Settings(BaseSettings):
         "business status, wheelchair access; billed as Nearby Search Pro) or `enterprise` (also website, "
         "phone, opening hours, rating, rating count, price level; billed as Nearby Search Enterprise)",
     )
+    google_method: Literal["auto", "nearby", "text"] = Field(
+        default="auto",
+        description="how Google is asked: `auto` (default) picks per planned circle whichever of Nearby "
+        "Search and Text Search is expected to take fewer billed calls, from the places already known "
+        "there (Nearby Search when none are); `nearby` or `text` forces one (docs/google.md)",
+    )
+    google_text_page_delay_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="wait before asking a Text Search page token's next page (Google accepts a token only "
+        "after a short delay)",
+    )
     google_retention_days: int = Field(
         default=30,
         ge=1,

@@ -149,6 +149,41 @@ async def test_google_covers_the_area_finding_every_place_within_2_5_times_the_f
     assert all(record.status == 200 for record in google_places_fake.requests)
 
 
+async def test_google_over_places_osm_already_knows_is_asked_with_text_search_for_fewer_calls(
+    area_settings: Settings, processes: ProcessFactory, google_places_fake: GooglePlacesFake
+) -> None:
+    google_places_fake.configure(page_token_delay_s=0.3)
+    settings = with_upstreams(area_settings, google=google_places_fake).model_copy(
+        update={"google_method": "auto", "google_text_page_delay_s": 0.3}
+    )
+    await processes.worker(settings_env(settings))
+    categories = ["restaurant", "cafe"]
+    _, osm = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["osm_extract"], categories=categories
+    )
+    assert osm["state"] == "completed", osm["failed_reason"]
+
+    area_id, area = await submit_and_wait(
+        settings, area=HELSINKI_POLYGON, sources=["google_places"], categories=categories
+    )
+
+    assert area["state"] == "completed", area["failed_reason"]
+    expected = [
+        place.id for place in expected_google_places(shapely.geometry.shape(HELSINKI_POLYGON), categories)
+    ]
+    assert sorted(await stored_ids(settings, area_id, "google_places")) == sorted(expected)
+    asked = {record.path.rsplit(":", 1)[-1] for record in google_places_fake.requests}
+    assert asked == {"searchText"}
+    floor = math.ceil(len(expected) / 20)
+    print(f"\ngoogle text: {len(expected)} places found with {area['upstream_calls']} calls, floor {floor}")
+    assert floor <= area["upstream_calls"] <= 1.5 * floor
+    assert (
+        area["summary"]["google_calls_billed"]
+        == len(google_places_fake.billable_calls())
+        == area["upstream_calls"]
+    )
+
+
 async def test_remark_splits_the_tile_and_a_cut_off_body_is_retried_nothing_partial_stored(
     area_settings: Settings, processes: ProcessFactory, overpass_fake: OverpassFake
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -220,3 +221,52 @@ async def test_a_key_echoed_by_the_server_is_scrubbed(
         with pytest.raises(UpstreamRejected, match=r"key=\[redacted\]") as caught:
             await client.search_nearby(*CENTRE, 200.0, FOOD)
     _assert_key_hidden(key, caught.value, caplog.text, client)
+
+
+# --- Text Search ---------------------------------------------------------------------------------
+
+CENTRE_BOX = (24.942, 60.167, 24.948, 60.171)  # west, south, east, north: 41 restaurants
+
+
+async def test_text_search_pages_hold_every_place_of_the_type_in_the_rectangle_once(
+    client: GooglePlacesClient, google_places_fake: GooglePlacesFake, helsinki_data: OsmData
+) -> None:
+    google_places_fake.configure(page_token_delay_s=0.2)
+    west, south, east, north = CENTRE_BOX
+    expected = {
+        place.id
+        for place in expected_google_places(helsinki_data.bounds, ("restaurant",), data=helsinki_data)
+        if west <= place.lon <= east and south <= place.lat <= north
+    }
+    assert 20 < len(expected) < 60  # more than one page, and within what Text Search returns
+    found: list[str] = []
+    token: str | None = None
+    while True:
+        page = await client.search_text(CENTRE_BOX, "restaurant", FOOD, page_token=token)
+        assert len(page.places) == len(page.returned) <= 20
+        found += [place.source_id for place in page.places]
+        token = page.next_page_token
+        if token is None:
+            break
+        await asyncio.sleep(0.2)
+    assert sorted(found) == sorted(expected)
+    assert len(google_places_fake.billable_calls()) == -(-len(expected) // 20)
+    sent = google_places_fake.requests[0]
+    assert sent.path.endswith("/v1/places:searchText")
+
+
+async def test_a_page_token_asked_for_too_soon_is_googles_400(
+    client: GooglePlacesClient, google_places_fake: GooglePlacesFake
+) -> None:
+    google_places_fake.configure(page_token_delay_s=30)
+    page = await client.search_text(CENTRE_BOX, "restaurant", FOOD)
+    assert page.next_page_token is not None
+    with pytest.raises(UpstreamRejected, match="not yet valid"):
+        await client.search_text(CENTRE_BOX, "restaurant", FOOD, page_token=page.next_page_token)
+
+
+async def test_text_search_refuses_a_type_the_categories_do_not_have(client: GooglePlacesClient) -> None:
+    with pytest.raises(ValueError, match="pharmacy"):
+        await client.search_text(CENTRE_BOX, "pharmacy", FOOD)
+    with pytest.raises(ValueError, match="out of range"):
+        await client.search_text((24.9, 60.2, 24.8, 60.1), "restaurant", FOOD)

@@ -26,6 +26,7 @@ __all__ = [
     "places_in_bbox",
     "read_area_places",
     "stored_points",
+    "stored_points_by_category",
 ]
 
 
@@ -123,9 +124,21 @@ async def stored_points(
 ) -> list[tuple[float, float]]:
     """(lon, lat) of the stored places of the sources and categories within a bbox (west, south, east,
     north), once per source id (an OSM element found by Overpass and by an extract counts once)."""
+    by_category = await stored_points_by_category(conn, sources=sources, categories=categories, bbox=bbox)
+    return [point for points in by_category.values() for point in points]
+
+
+async def stored_points_by_category(
+    conn: AsyncConnection,
+    *,
+    sources: Collection[str],
+    categories: Collection[str],
+    bbox: tuple[float, float, float, float],
+) -> dict[str, list[tuple[float, float]]]:
+    """`stored_points`, by category."""
     west, south, east, north = bbox
     rows = await conn.execute(
-        select(places.c.source_id, places.c.lon, places.c.lat)
+        select(places.c.source_id, places.c.category, places.c.lon, places.c.lat)
         .ext(distinct_on(places.c.source_id))
         .where(
             places.c.source.in_(list(sources)),
@@ -134,7 +147,10 @@ async def stored_points(
             places.c.lon.between(west, east),
         )
     )
-    return [(float(lon), float(lat)) for _, lon, lat in rows]
+    by_category: dict[str, list[tuple[float, float]]] = {}
+    for _, category, lon, lat in rows:
+        by_category.setdefault(category, []).append((float(lon), float(lat)))
+    return by_category
 
 
 async def places_in_bbox(

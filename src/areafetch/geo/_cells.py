@@ -21,7 +21,7 @@ from areafetch.geo._area import Area, bbox_area_km2, geodesic_area_km2
 from areafetch.geo._tiles import DEFAULT_MAX_POLY_VERTICES, _clip_cells, lon_groups, split_tile
 from areafetch.geo.models import BBox, Tile
 
-__all__ = ["fit_cells", "plan_cells", "split_to_fit"]
+__all__ = ["cut_by_points", "fit_cells", "plan_cells", "split_to_fit"]
 
 _KM_PER_DEG: Final = 111.32
 # Cells are sized to this fraction of the maximum so that the geodesic measure stays below it.
@@ -149,12 +149,14 @@ def split_to_fit(
         (points[:, 0] >= west) & (points[:, 0] <= east) & (points[:, 1] >= south) & (points[:, 1] <= north)
     ]
     parts = max(2, math.ceil(len(inside) / most_places))
-    boxes = _cut((west, south, east, north), inside, parts)
+    boxes = cut_by_points((west, south, east, north), inside, parts)
     ids = [f"{cell.id}/{k}" for k in range(len(boxes))]
     return _clip_cells(area, ids, boxes, max_poly_vertices)
 
 
-def _cut(bbox: BBox, points: NDArray[np.float64], parts: int) -> list[BBox]:
+def cut_by_points(bbox: BBox, points: NDArray[np.float64], parts: int) -> list[BBox]:
+    """`parts` boxes that tile `bbox`, each holding about an equal share of `points` ((lon, lat) rows
+    inside it): cut across the longer side at the share, recursively (a k-d cut)."""
     if parts <= 1:
         return [bbox]
     west, south, east, north = bbox
@@ -173,4 +175,4 @@ def _cut(bbox: BBox, points: NDArray[np.float64], parts: int) -> list[BBox]:
     upper = (cut, south, east, north) if axis == 0 else (west, cut, east, north)
     below = points[points[:, axis] <= cut]
     above = points[points[:, axis] > cut]
-    return _cut(lower, below, first) + _cut(upper, above, parts - first)
+    return cut_by_points(lower, below, first) + cut_by_points(upper, above, parts - first)

@@ -34,7 +34,7 @@ from shapely.geometry.base import BaseGeometry
 
 from areafetch.geo.models import MAX_CIRCLE_RADIUS_M, Circle
 
-__all__ = ["MIN_PROOF_M", "PROOF_MARGIN", "NearbyCover", "nearby_call_range"]
+__all__ = ["MIN_PROOF_M", "PROOF_MARGIN", "NearbyCover", "nearby_call_range", "simulate_nearby_calls"]
 
 NEARBY_MAX_RESULTS: Final = 20
 PROOF_MARGIN: Final = 0.999
@@ -161,6 +161,25 @@ class NearbyCover:
         gained = shapely.area(shapely.intersection(discs, self._remainder))
         best = int(np.argmax(gained))
         return candidates[best]
+
+
+def simulate_nearby_calls(
+    region: BaseGeometry, known: np.ndarray, *, max_radius_m: float, stop_after: int
+) -> int:
+    """The calls a DISTANCE cover of the region makes if the `known` (lon, lat) places, those around
+    the region included, are all there are: the cover run against a local nearest-20 search.
+    Stops counting at `stop_after` (a rival strategy's cost: beyond it the answer no longer matters)."""
+    cover = NearbyCover(region, max_radius_m=max_radius_m)
+    points = np.asarray(known, dtype=float).reshape(-1, 2)
+    xy = cover._project(points) if len(points) else np.empty((0, 2))
+    while cover.calls < stop_after and (circle := cover.next_circle()) is not None:
+        x, y = cover._project(np.array([[circle.lon, circle.lat]]))[0]
+        distances = np.hypot(xy[:, 0] - x, xy[:, 1] - y)
+        nearest = np.argsort(distances, kind="stable")
+        nearest = nearest[distances[nearest] <= circle.radius_m][:NEARBY_MAX_RESULTS]
+        returned = [(float(lon), float(lat)) for lon, lat in points[nearest]]
+        cover.add_answer(circle, returned, capped=len(nearest) >= NEARBY_MAX_RESULTS)
+    return cover.calls
 
 
 def _lowest_point(geometry: BaseGeometry) -> tuple[float, float]:

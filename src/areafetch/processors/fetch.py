@@ -14,19 +14,28 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from bullmq import UnrecoverableError
 
 from areafetch.areas import Place
+from areafetch.areas.sources import OSM_SOURCES
 from areafetch.db import areas as area_queries
+from areafetch.db.place_reads import stored_points_by_category
 from areafetch.db.places import upsert_area_places
 from areafetch.errors import AreaCancelled, InvalidArea, UpstreamRejected, UpstreamThrottled
-from areafetch.geo import Circle, Tile, contains_many, parse_area
+from areafetch.geo import Circle, Tile, circle_polygon, contains_many, parse_area
+from areafetch.geo._text_cover import OSM_PROXY_FILL, TEXT_FILL
+from areafetch.job_log import job_log
 from areafetch.jobs import FetchTilePayload, FetchTileResult
 from areafetch.metrics import PLACES_WRITTEN
 from areafetch.processors._shared import fail_tile, log
 from areafetch.processors.base import JobContext
-from areafetch.processors.google_cover import fetch_circle_region
+from areafetch.processors.google_cover import (
+    GoogleMethod,
+    GoogleSearches,
+    KnownPlaces,
+    choose_method,
+    fetch_circle_region,
+)
 from areafetch.processors.overpass_cells import CellTooHeavy, fetch_overpass_cells
 from areafetch.processors.reuse import reuse_tile
 from areafetch.providers import TileTooLarge, extract_place_chunks
-from areafetch.providers.google_places import NearbyResult
 from areafetch.providers.overpass import CellPlaces
 from areafetch.queue.flows import is_cancelled
 from areafetch.ratelimit import checked_before_each_call
@@ -189,17 +198,65 @@ async def _fetch_google(
     client = ctx.resources.upstreams.google_places
     if client is None:
         raise UpstreamRejected("google_places needs AREAFETCH_GOOGLE_API_KEY")
+    settings = ctx.resources.settings
     attempts = _Tally()
 
-    async def search(asked: Circle) -> NearbyResult:
-        result = await _call(
-            attempts, lambda: client.search_nearby(asked.lon, asked.lat, asked.radius_m, categories)
-        )
+    async def billed(request: Callable[[], Awaitable[T]]) -> T:
+        result = await _call(attempts, request)
         tally.calls += 1  # Google bills the answers, not the 429s retried before them
         return result
 
-    max_calls = ctx.resources.settings.max_upstream_calls_per_job
-    return await fetch_circle_region(circle, area, search, max_calls=max_calls)
+    searches = GoogleSearches(
+        nearby=lambda asked: billed(
+            lambda: client.search_nearby(asked.lon, asked.lat, asked.radius_m, categories)
+        ),
+        text=lambda rectangle, token: billed(
+            lambda: client.search_text(rectangle.bbox, rectangle.google_type, categories, page_token=token)
+        ),
+        page_delay_s=settings.google_text_page_delay_s,
+    )
+    known = await _known_google_places(circle, categories, ctx)
+    method = await ctx.resources.cpu.run(choose_method, circle, area, known, settings.google_method)
+    log.info(
+        "google.method",
+        circle=circle.id,
+        method=method.name,
+        nearby=method.nearby_calls,
+        text=method.text_calls,
+    )
+    await job_log(_method_line(circle, method))
+    return await fetch_circle_region(
+        circle,
+        area,
+        searches,
+        method=method,
+        known=known,
+        max_calls=settings.max_upstream_calls_per_job,
+    )
+
+
+async def _known_google_places(circle: Circle, categories: tuple[str, ...], ctx: JobContext) -> KnownPlaces:
+    """The places known around a circle: Google's own from earlier areas, else OpenStreetMap's, a
+    proxy that usually knows fewer places than Google (so Text Search rectangles are filled less)."""
+    bbox = circle_polygon(circle).bounds
+    async with ctx.resources.engine.connect() as conn:
+        google = await stored_points_by_category(
+            conn, sources=["google_places"], categories=categories, bbox=bbox
+        )
+        if google:
+            return KnownPlaces.of(google, categories, fill=TEXT_FILL)
+        osm = await stored_points_by_category(conn, sources=OSM_SOURCES, categories=categories, bbox=bbox)
+    return KnownPlaces.of(osm, categories, fill=OSM_PROXY_FILL)
+
+
+def _method_line(circle: Circle, method: GoogleMethod) -> str:
+    name = {"nearby": "Nearby Search", "text": "Text Search"}[method.name]
+    if method.nearby_calls is None or method.text_calls is None:
+        return f"circle {circle.id}: {name} (nothing known around it, or set by AREAFETCH_GOOGLE_METHOD)"
+    return (
+        f"circle {circle.id}: {name}, from the places known around it expected to take "
+        f"Nearby {method.nearby_calls} / Text {method.text_calls} calls"
+    )
 
 
 async def _call(tally: _Tally, request: Callable[[], Awaitable[T]]) -> T:

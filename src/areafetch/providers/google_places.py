@@ -1,4 +1,5 @@
-"""The Google Places API (New) Nearby Search client: one circle per call, at most 20 places.
+"""The Google Places API (New) client: Nearby Search (one circle per call, at most 20 places) and
+Text Search (one type in a rectangle per query, pages of 20, at most 60).
 
     client = GooglePlacesClient(http, limiter, base_url=settings.google_places_url,
                                 api_key=settings.google_api_key, timeout_s=10)
@@ -49,6 +50,7 @@ __all__ = [
     "MAX_RESULTS",
     "GooglePlacesClient",
     "NearbyResult",
+    "TextPage",
     "google_types",
 ]
 
@@ -84,6 +86,7 @@ MAX_RESULTS: Final = 20
 MAX_RADIUS_M: Final = 50_000.0
 GOOGLE_PAUSE_MIN_S: Final = 5.0
 _SEARCH_NEARBY_PATH: Final = "/v1/places:searchNearby"
+_SEARCH_TEXT_PATH: Final = "/v1/places:searchText"
 _REDACTED: Final = "[redacted]"
 
 
@@ -102,6 +105,22 @@ class NearbyResult(BaseModel):
     places: list[Place]
     capped: bool
     returned: list[tuple[float, float]] = []
+
+
+class TextPage(BaseModel):
+    """One page of a Text Search answer.
+
+    Attributes:
+        places: the places of the wanted categories on the page.
+        returned: (lon, lat) of every place on the page, of a wanted category or not.
+        next_page_token: the token of the next page (usable after a short delay), None on the last.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    places: list[Place]
+    returned: list[tuple[float, float]] = []
+    next_page_token: str | None = None
 
 
 # --- the answer ------------------------------------------------------------------------------------
@@ -143,6 +162,7 @@ class _Answer(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     places: list[_Place] = []
+    nextPageToken: str | None = Field(default=None, min_length=1, max_length=4096)
 
 
 class _ErrorBody(BaseModel):
@@ -195,6 +215,7 @@ class GooglePlacesClient:
         self._http = http
         self._limiter = limiter
         self._url = base_url.rstrip("/") + _SEARCH_NEARBY_PATH
+        self._text_url = base_url.rstrip("/") + _SEARCH_TEXT_PATH
         self._api_key = api_key
         self._timeout_s = timeout_s
         self._throttle = ThrottleTracker(limiter, minimum_s=pause_min_s)
@@ -239,20 +260,88 @@ class GooglePlacesClient:
         if not body["includedTypes"]:
             raise ValueError("no categories asked for")
         with upstream_span("google_places", self._url) as span:
-            return await self._search(body, radius_m, categories, span)
+            content = await self._post(self._url, body, self._field_mask, span)
+        answer = self._answer(content)
+        result = NearbyResult(
+            places=self._places(answer, categories),
+            capped=len(answer.places) >= MAX_RESULTS,
+            returned=_positions(answer),
+        )
+        log.debug(
+            "google places nearby r=%.0fm -> %d places%s",
+            radius_m,
+            len(result.places),
+            " (capped)" if result.capped else "",
+        )
+        return result
 
-    async def _search(
-        self, body: dict[str, Any], radius_m: float, categories: tuple[str, ...], span: Span
-    ) -> NearbyResult:
+    @staticmethod
+    def text_request_body(
+        bbox: tuple[float, float, float, float], google_type: str, page_token: str | None = None
+    ) -> dict[str, Any]:
+        """The JSON body of one Text Search page: one Table A type, strictly, in a rectangle."""
+        west, south, east, north = bbox
+        body: dict[str, Any] = {
+            "textQuery": google_type,
+            "includedType": google_type,
+            "strictTypeFiltering": True,
+            "pageSize": MAX_RESULTS,
+            "locationRestriction": {
+                "rectangle": {
+                    "low": {"latitude": south, "longitude": west},
+                    "high": {"latitude": north, "longitude": east},
+                }
+            },
+        }
+        if page_token is not None:
+            body["pageToken"] = page_token
+        return body
+
+    async def search_text(
+        self,
+        bbox: tuple[float, float, float, float],
+        google_type: str,
+        categories: tuple[str, ...],
+        *,
+        page_token: str | None = None,
+    ) -> TextPage:
+        """One page of the places of a Google type within a rectangle (west, south, east, north).
+
+        Raises: as `search_nearby`; a page token asked for too early is Google's 400 (UpstreamRejected).
+        """
+        west, south, east, north = bbox
+        if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+            raise ValueError(f"rectangle out of range: {bbox}")
+        if google_type not in google_types(categories):
+            raise ValueError(f"{google_type!r} is not a type of the categories {categories}")
+        body = self.text_request_body(bbox, google_type, page_token)
+        with upstream_span("google_places", self._text_url) as span:
+            content = await self._post(self._text_url, body, self._field_mask + ",nextPageToken", span)
+        answer = self._answer(content)
+        page = TextPage(
+            places=self._places(answer, categories),
+            returned=_positions(answer),
+            next_page_token=answer.nextPageToken,
+        )
+        log.debug(
+            "google places text %s -> %d places%s",
+            google_type,
+            len(page.places),
+            " (more)" if page.next_page_token else "",
+        )
+        return page
+
+    async def _post(self, url: str, body: dict[str, Any], field_mask: str, span: Span) -> bytes:
+        """One billed call through the limiter: the body of a 200, else the error it maps to."""
         started = time.monotonic()
         async with self._limiter.acquire():
             try:
                 response = await self._http.post(
-                    self._url,
+                    url,
                     json=body,
                     headers={
                         "X-Goog-Api-Key": self._api_key.get_secret_value(),
-                        "X-Goog-FieldMask": self._field_mask,
+                        "X-Goog-FieldMask": field_mask,
                     },
                     timeout=self._timeout_s,
                 )
@@ -272,21 +361,12 @@ class GooglePlacesClient:
                 if response.status_code == 429
                 else 0.0
             )
-        elapsed_s = time.monotonic() - started
         status = response.status_code
         count_upstream_call("google_places", status)
         record_answer(span, status, len(response.content))
         if status == 200:
-            result = self._result(response.content, categories)
             self._throttle.succeeded()
-            log.debug(
-                "%6.2fs google places nearby r=%.0fm -> %d places%s",
-                elapsed_s,
-                radius_m,
-                len(result.places),
-                " (capped)" if result.capped else "",
-            )
-            return result
+            return response.content
         message = self._error_message(response)
         if status == 429:
             raise UpstreamThrottled(
@@ -301,15 +381,19 @@ class GooglePlacesClient:
         key = self._api_key.get_secret_value()
         return bool(key) and key in repr(exc) + str(exc)
 
-    def _result(self, content: bytes, categories: tuple[str, ...]) -> NearbyResult:
+    @staticmethod
+    def _answer(content: bytes) -> _Answer:
         try:
-            answer = _Answer.model_validate_json(content)
+            return _Answer.model_validate_json(content)
         except ValidationError as exc:
             errors = exc.errors(include_input=False, include_url=False)
             raise UpstreamError(
                 f"google places answered 200 with a malformed body ({len(content)} bytes): "
                 f"{exc.error_count()} errors, first: {errors[0]['msg']} at {errors[0]['loc']}"
             ) from None
+
+    @staticmethod
+    def _places(answer: _Answer, categories: tuple[str, ...]) -> list[Place]:
         places: list[Place] = []
         for place in answer.places:
             category = category_for_google_types(place.types, categories)
@@ -328,11 +412,7 @@ class GooglePlacesClient:
                     attributes=attributes,
                 )
             )
-        return NearbyResult(
-            places=places,
-            capped=len(answer.places) >= MAX_RESULTS,
-            returned=[(place.location.longitude, place.location.latitude) for place in answer.places],
-        )
+        return places
 
     def _error_message(self, response: httpx.Response) -> str:
         """``STATUS: message`` from Google's error JSON, else the body's text; the key scrubbed."""
@@ -344,3 +424,7 @@ class GooglePlacesClient:
             text = f"{error.status}: {error.message}" if error.status else error.message
             text = text_of(text)
         return self._scrub(text or response.reason_phrase)
+
+
+def _positions(answer: _Answer) -> list[tuple[float, float]]:
+    return [(place.location.longitude, place.location.latitude) for place in answer.places]
