@@ -97,6 +97,9 @@ async def settings(database_url: str, queue_prefix: str) -> AsyncIterator[Settin
         shutdown_grace_s=10,
         log_format="json",
         cpu_workers=1,
+        # Places stored by earlier tests in this run's database would make `auto` depend on the
+        # order of tests; the tests of the choice set it themselves.
+        google_method="nearby",
     )
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
@@ -166,9 +169,6 @@ def area_settings(settings: Settings, helsinki_pbf: Path) -> Settings:
             "overpass_max_tile_km2": 0.08,
             "google_places_rate_per_s": 8.0,  # 5 + 60 * 8 = 485 calls a minute, under the fake's 600
             "google_places_burst": 5,
-            # Places stored by earlier tests in this run's database would make `auto` depend on the
-            # order of tests; the tests of the choice set it themselves.
-            "google_method": "nearby",
             "max_split_depth": 8,
             "lock_duration_ms": 5000,
             "stalled_interval_ms": 2000,

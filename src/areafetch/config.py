@@ -58,12 +58,18 @@ class Settings(BaseSettings):
     )
 
     # --- queue -------------------------------------------------------------------------------
+    redis_cluster: bool = Field(
+        default=False,
+        description="`true`: `AREAFETCH_REDIS_URL` names one node of a Redis Cluster (or a cluster-mode "
+        "service such as MemoryDB) and every connection, bullmq's included, is redis-py's cluster client; "
+        "needs a hash-tagged `AREAFETCH_QUEUE_PREFIX` such as `{bull}` (docs/operations.md)",
+    )
     queue_prefix: str = Field(
         default="bull",
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9_.-]+$",
-        description="BullMQ key prefix",
+        pattern=r"^[A-Za-z0-9_.-]*(\{[A-Za-z0-9_.-]+\})?[A-Za-z0-9_.-]*$",
+        description="BullMQ key prefix; may hold one hash tag, `{bull}`, which a Redis Cluster needs",
     )
     limiter_namespace: str = Field(
         default="areafetch:limiter",
@@ -425,6 +431,17 @@ class Settings(BaseSettings):
     def overpass_endpoints(self) -> tuple[str, ...]:
         """The Overpass interpreters to use: `overpass_urls`, or the one `overpass_url`."""
         return self.overpass_urls or (self.overpass_url,)
+
+    @model_validator(mode="after")
+    def _slot_safe_on_a_cluster(self) -> Settings:
+        if self.redis_cluster and "{" not in self.queue_prefix:
+            raise ValueError(
+                f"AREAFETCH_REDIS_CLUSTER=true needs a hash-tagged AREAFETCH_QUEUE_PREFIX: "
+                f"{self.queue_prefix!r} puts a queue's keys in different cluster slots, which bullmq's "
+                f"scripts and areafetch's transactions cannot span (CROSSSLOT); set it to e.g. "
+                f"'{{{self.queue_prefix}}}'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:

@@ -43,7 +43,7 @@ from areafetch.queue import Queues
 from areafetch.queue.schedules import upsert_retention_schedule
 from areafetch.queue.scripts import move_active_to_wait
 from areafetch.redaction import redacted_url
-from areafetch.redis import connection_options, create_client
+from areafetch.redis import bullmq_connection, client_for
 from areafetch.tracing import job_span
 
 __all__ = ["WorkerProcess", "run_worker", "served_queues"]
@@ -136,15 +136,14 @@ class WorkerProcess:
 
     def _open_resources(self) -> Resources:
         settings = self.settings
-        redis = create_client(settings.redis_url, socket_timeout_s=settings.redis_socket_timeout_s)
-        options = connection_options(settings.redis_url, socket_timeout_s=settings.redis_socket_timeout_s)
+        redis = client_for(settings)
         return Resources(
             settings=settings,
             engine=create_engine(settings.database_url, pool_size=settings.database_pool_size),
             redis=redis,
             cpu=CpuPool(settings.cpu_workers, preload=_CPU_MODULES, nice=settings.cpu_nice),
             upstreams=open_upstreams(settings, redis),
-            flows=FlowProducer({"prefix": settings.queue_prefix, "connection": options}),
+            flows=FlowProducer({"prefix": settings.queue_prefix, "connection": bullmq_connection(settings)}),
         )
 
     async def _wait_for_redis(self, resources: Resources) -> bool:
@@ -192,9 +191,7 @@ class WorkerProcess:
                 "lockDuration": settings.lock_duration_ms,
                 "stalledInterval": settings.stalled_interval_ms,
                 "maxStalledCount": settings.max_stalled_count,
-                "connection": connection_options(
-                    settings.redis_url, socket_timeout_s=settings.redis_socket_timeout_s
-                ),
+                "connection": bullmq_connection(settings),
             },
         )
         worker.on("error", lambda err, *_: log.warning("bullmq.error", queue=queue_name, error=repr(err)))

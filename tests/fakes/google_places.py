@@ -938,10 +938,16 @@ class GooglePlacesApp:
         now = time.monotonic()
         if self._quota_exceeded(key, now):
             return self._quota_response(request, started, "SearchText")
+        fault = self.state.take_fault()
+        if fault is not None and fault.delay_s:
+            await anyio.sleep(fault.delay_s)
         if self.settings.latency_s:
             await anyio.sleep(self.settings.latency_s)
         matching = search_text(self.places, text)
         page = matching[offset : offset + text.page_size]
+        if fault is not None and fault.kind != "slow":
+            places = [p.to_json(text.language_code) for p in page]
+            return self._fault_response(request, started, fault, places, mask)
         self.accepted[key].append(now)
         payload: dict[str, Any] = {}
         if page:
@@ -949,7 +955,8 @@ class GooglePlacesApp:
         if offset + len(page) < len(matching):
             payload["nextPageToken"] = self.page_tokens.issue(text, offset + len(page), now)
         detail = {"rectangle": text.rectangle, "offset": offset, "ids": [place.id for place in page]}
-        record(request, started, 200, "ok", elements=len(page), detail=detail)
+        outcome = "ok" if fault is None else "fault:slow"
+        record(request, started, 200, outcome, elements=len(page), detail=detail)
         return JSONResponse(apply_mask(payload, mask), media_type=JSON_TYPE)
 
     async def search_nearby(self, request: Request) -> Response:
@@ -981,7 +988,8 @@ class GooglePlacesApp:
             "ids": [place.id for place in found],
         }
         if fault is not None and fault.kind != "slow":
-            return self._fault_response(request, started, fault, found, nearby, mask)
+            places = [p.to_json(nearby.language_code) for p in found]
+            return self._fault_response(request, started, fault, places, mask)
         self.accepted[key].append(now)
         payload = apply_mask({"places": [p.to_json(nearby.language_code) for p in found]}, mask)
         outcome = "ok" if fault is None else "fault:slow"
@@ -993,8 +1001,7 @@ class GooglePlacesApp:
         request: Request,
         started: float,
         fault: GooglePlacesFault,
-        found: list[FakePlace],
-        nearby: NearbyRequest,
+        places: list[dict[str, Any]],
         mask: MaskTree | None,
     ) -> Response:
         record = self.state.record
@@ -1011,7 +1018,7 @@ class GooglePlacesApp:
         if fault.kind == "http_error":
             record(request, started, fault.status, outcome)
             return google_error(fault.status, f"The fake answers {fault.status} as told.")
-        payload = apply_mask({"places": [p.to_json(nearby.language_code) for p in found]}, mask)
+        payload = apply_mask({"places": places}, mask)
         body = json.dumps(payload, indent=2).encode()
         record(request, started, 200, outcome)
         if fault.kind == "truncated":

@@ -270,3 +270,15 @@ async def test_text_search_refuses_a_type_the_categories_do_not_have(client: Goo
         await client.search_text(CENTRE_BOX, "pharmacy", FOOD)
     with pytest.raises(ValueError, match="out of range"):
         await client.search_text((24.9, 60.2, 24.8, 60.1), "restaurant", FOOD)
+
+
+async def test_an_injected_fault_answers_a_text_search_page_too(
+    client: GooglePlacesClient, google_places_fake: GooglePlacesFake
+) -> None:
+    google_places_fake.inject(GooglePlacesFault(kind="http_error", status=403, count=1))
+    with pytest.raises(UpstreamRejected, match="403"):
+        await client.search_text(CENTRE_BOX, "restaurant", FOOD)
+    google_places_fake.inject(GooglePlacesFault(kind="internal", count=1))
+    with pytest.raises(UpstreamError, match="500"):
+        await client.search_text(CENTRE_BOX, "restaurant", FOOD)
+    assert (await client.search_text(CENTRE_BOX, "restaurant", FOOD)).places

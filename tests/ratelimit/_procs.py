@@ -9,14 +9,20 @@ start and end of the (simulated) upstream call.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import redis
 
 from areafetch.errors import LimiterTimeout, ServiceUnavailable
 from areafetch.ratelimit import Limiter, LimitPolicy
 from areafetch.redis import create_client
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
@@ -31,6 +37,7 @@ class HammerSpec:
     name: str
     policy: dict[str, Any]
     duration_s: float
+    cluster: bool = False  # redis_url names a node of a Redis Cluster
     call_max_s: float = 0.0  # each simulated upstream call lasts uniform(0, call_max_s)...
     long_call_share: float = 0.0  # ...except this share, which lasts uniform(*long_call_s)
     long_call_s: tuple[float, float] = (0.15, 0.4)
@@ -64,7 +71,7 @@ def _skew_clock(offset_s: float) -> None:
 
 
 async def _hammer(spec: HammerSpec, index: int, go: Event, out: Queue[Any]) -> HammerResult:
-    client = create_client(spec.redis_url, socket_timeout_s=10)
+    client = create_client(spec.redis_url, socket_timeout_s=10, cluster=spec.cluster)
     limiter = Limiter(client, spec.name, LimitPolicy(**spec.policy))
     result = HammerResult(index)
     rng = random.Random(spec.seed)
@@ -133,3 +140,52 @@ async def _hold_forever(
 def hold_forever(redis_url: str, name: str, policy: dict[str, Any], holding: Event, out: Queue[Any]) -> None:
     """Child process entry point: take a lease and hang until killed."""
     asyncio.run(_hold_forever(redis_url, name, policy, holding, out))
+
+
+def server_us(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return int(seconds) * 1_000_000 + int(micros)
+
+
+def run_processes(
+    specs: list[HammerSpec], during: Callable[[redis.Redis], T] | None = None
+) -> tuple[list[HammerResult], int, T | None]:
+    """Start one spawned process per spec, start them together, collect their results.
+
+    Returns the results, the server time of the start signal, and what ``during`` returned
+    (it runs in this process while the children hammer).
+    """
+    ctx = multiprocessing.get_context("spawn")
+    go = ctx.Event()
+    out: Any = ctx.Queue()
+    procs = [ctx.Process(target=hammer, args=(spec, i, go, out), daemon=True) for i, spec in enumerate(specs)]
+    client = redis.Redis.from_url(specs[0].redis_url)  # TIME of one node: every node shares this host's clock
+    try:
+        for proc in procs:
+            proc.start()
+        ready = 0
+        while ready < len(procs):
+            kind, payload = out.get(timeout=120)
+            assert kind == "ready", payload
+            ready += 1
+        start_us = server_us(client)
+        go.set()
+        extra = during(client) if during else None
+        results: list[HammerResult] = []
+        while len(results) < len(procs):
+            kind, payload = out.get(timeout=max(spec.duration_s for spec in specs) + 60)
+            assert kind == "result", payload
+            results.append(payload)
+        for proc in procs:
+            proc.join(30)
+        return sorted(results, key=lambda r: r.index), start_us, extra
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        out.close()
+        client.close()

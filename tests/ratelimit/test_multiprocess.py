@@ -8,10 +8,8 @@ slots over every sliding window; the calls must never start before their slot.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -19,9 +17,8 @@ import redis
 
 from areafetch.ratelimit._keys import LimiterKeys
 from tests.helpers import REDIS_URL
-from tests.ratelimit import _procs
 from tests.ratelimit._analysis import US_PER_S, bound_excess, max_in_window, max_overlap
-from tests.ratelimit._procs import HammerResult, HammerSpec
+from tests.ratelimit._procs import HammerResult, HammerSpec, run_processes, server_us
 from tests.ratelimit.keys import delete_limiter_keys
 
 T = TypeVar("T")
@@ -32,58 +29,6 @@ INTERVAL_US = round(US_PER_S / RATE)
 
 # Hammers measure utilisation and timing with 4-8 processes: alone on the machine (`make pytest-load`).
 pytestmark = [pytest.mark.timeout(180), pytest.mark.load]
-
-
-def server_us(client: redis.Redis) -> int:
-    seconds, micros = client.time()
-    return int(seconds) * US_PER_S + int(micros)
-
-
-def run_processes(
-    specs: list[HammerSpec], during: Callable[[redis.Redis], T] | None = None
-) -> tuple[list[HammerResult], int, T | None]:
-    """Start one spawned process per spec, start them together, collect their results.
-
-    Returns the results, the server time of the start signal, and what ``during`` returned
-    (it runs in this process while the children hammer).
-    """
-    ctx = multiprocessing.get_context("spawn")
-    go = ctx.Event()
-    out: Any = ctx.Queue()
-    procs = [
-        ctx.Process(target=_procs.hammer, args=(spec, i, go, out), daemon=True)
-        for i, spec in enumerate(specs)
-    ]
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        for proc in procs:
-            proc.start()
-        ready = 0
-        while ready < len(procs):
-            kind, payload = out.get(timeout=120)
-            assert kind == "ready", payload
-            ready += 1
-        start_us = server_us(client)
-        go.set()
-        extra = during(client) if during else None
-        results: list[HammerResult] = []
-        while len(results) < len(procs):
-            kind, payload = out.get(timeout=max(spec.duration_s for spec in specs) + 60)
-            assert kind == "result", payload
-            results.append(payload)
-        for proc in procs:
-            proc.join(30)
-        return sorted(results, key=lambda r: r.index), start_us, extra
-    finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(10)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-        out.close()
-        client.close()
 
 
 def grants_of(results: list[HammerResult]) -> list[tuple[int, int, int, int]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from areafetch.config import Settings, get_settings
 from areafetch.log import configure_logging
@@ -29,9 +30,16 @@ def _check_tracing() -> None:
 
 
 def _settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with the command-line options that were given on top."""
+    """Settings from the environment, with the command-line options that were given on top; a
+    setting that does not validate stops the command (exit 2) naming its variable."""
     changes = {key: value for key, value in overrides.items() if value is not None}
-    settings = Settings(**changes) if changes else get_settings()
+    try:
+        settings = Settings(**changes) if changes else get_settings()
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_input=False):
+            where = f"AREAFETCH_{str(error['loc'][0]).upper()}: " if error["loc"] else ""
+            typer.echo(f"areafetch: invalid settings: {where}{error['msg'].removeprefix('Value error, ')}", err=True)
+        raise typer.Exit(2) from None
     configure_logging(level=settings.log_level, log_format=settings.log_format)
     return settings
 

@@ -31,7 +31,7 @@ from areafetch.queue.schedules import RefreshSchedule, refresh_schedules
 from areafetch.ratelimit import LimiterStatus
 from areafetch.ratelimit.pools import deployment_limiters
 from areafetch.redaction import redacted_url
-from areafetch.redis import create_client
+from areafetch.redis import client_for
 
 __all__ = [
     "QueueStatus",
@@ -77,7 +77,7 @@ async def collect_status(settings: Settings, *, areas_limit: int = 10) -> Status
 
 async def _read_redis(settings: Settings, report: StatusReport) -> None:
     queues = Queues(settings, connection_retries=1)
-    client = create_client(settings.redis_url, socket_timeout_s=settings.redis_socket_timeout_s, retries=1)
+    client = client_for(settings, retries=1)
     try:
         for name in ALL_QUEUES:
             queue = queues.get(name)

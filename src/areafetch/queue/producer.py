@@ -21,7 +21,7 @@ from areafetch.constants import ALL_QUEUES
 from areafetch.errors import ServiceUnavailable
 from areafetch.jobs import PLAN_AREA_SPEC, TEST_JOB_SPEC, AreaRef, JobModel, JobSpec, TestJobPayload
 from areafetch.redaction import redacted_url
-from areafetch.redis import create_client
+from areafetch.redis import client_for
 from areafetch.tracing import enqueue_span, with_trace
 
 __all__ = [
@@ -111,11 +111,7 @@ class Queues:
             "prefix": self._settings.queue_prefix,
             # A client of our own (not bullmq's 20 retries of up to 20 s): producers answer
             # HTTP requests and must fail fast while Redis is down.
-            "connection": create_client(
-                self._settings.redis_url,
-                socket_timeout_s=self._settings.redis_socket_timeout_s,
-                retries=self._connection_retries,
-            ),
+            "connection": client_for(self._settings, retries=self._connection_retries),
         }
 
     @property

@@ -48,6 +48,7 @@ from areafetch.ratelimit._lease import LeaseKeeper
 from areafetch.ratelimit._scripts import scripts_for
 from areafetch.ratelimit.gate import run_check_before_call
 from areafetch.ratelimit.models import Grant, LimiterStatus
+from areafetch.redis import socket_timeout_of
 from areafetch.tracing import limiter_span
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ class Limiter:
         self._acquire_keys = (keys.state, keys.leases, keys.budget)
         self._confirm_keys = (keys.state, keys.leases, keys.wake)
         self._release_keys = (keys.leases, keys.wake)
-        socket_timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
+        socket_timeout = socket_timeout_of(redis)
         self._max_block_s = _MAX_BLOCK_S if not socket_timeout else min(_MAX_BLOCK_S, socket_timeout / 2)
 
     @property

@@ -101,7 +101,8 @@ async def take_submission_slot(redis: Redis, settings: Settings, client: str) ->
         TooManyRequests: over the limit (429 with Retry-After).
         ServiceUnavailable: Redis cannot be reached (the limiter fails closed: 503).
     """
-    name = f"submit:{settings.queue_prefix}:{client}"  # one deployment per prefix, one limit per client
+    deployment = settings.queue_prefix.replace("{", "").replace("}", "")  # a cluster's hash tag is no name
+    name = f"submit:{deployment}:{client}"  # one deployment per prefix, one limit per client
     limiter = Limiter(
         redis, name, submission_policy(settings), metrics_label="submit", namespace=settings.limiter_namespace
     )

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from areafetch.config import Settings
 from areafetch.db import create_engine
 from areafetch.queue import Queues
-from areafetch.redis import create_client
+from areafetch.redis import client_for
 
 __all__ = ["AppState"]
 
@@ -29,9 +29,7 @@ class AppState:
         return cls(
             settings=settings,
             queues=Queues(settings),
-            redis=create_client(
-                settings.redis_url, socket_timeout_s=settings.redis_socket_timeout_s, retries=2
-            ),
+            redis=client_for(settings, retries=2),
             engine=create_engine(settings.database_url, pool_size=settings.database_pool_size),
         )
 
