@@ -215,8 +215,11 @@ async def _fetch_google(
         ),
         page_delay_s=settings.google_text_page_delay_s,
     )
-    known = await _known_google_places(circle, categories, ctx)
-    method = await ctx.resources.cpu.run(choose_method, circle, area, known, settings.google_method)
+    if settings.google_method == "nearby":  # the DISTANCE cover needs nothing known
+        known, method = KnownPlaces.of({}, categories, fill=TEXT_FILL), GoogleMethod("nearby")
+    else:
+        known = await _known_google_places(circle, categories, ctx)
+        method = await ctx.resources.cpu.run(choose_method, circle, area, known, settings.google_method)
     log.info(
         "google.method",
         circle=circle.id,
