@@ -21,7 +21,7 @@ from areafetch.geo._area import Area, bbox_area_km2, geodesic_area_km2
 from areafetch.geo._tiles import DEFAULT_MAX_POLY_VERTICES, _clip_cells, lon_groups, split_tile
 from areafetch.geo.models import BBox, Tile
 
-__all__ = ["cut_by_points", "fit_cells", "plan_cells", "split_to_fit"]
+__all__ = ["cut_by_points", "fit_cells", "plan_cells", "points_within", "split_to_fit"]
 
 _KM_PER_DEG: Final = 111.32
 # Cells are sized to this fraction of the maximum so that the geodesic measure stays below it.
@@ -145,13 +145,20 @@ def split_to_fit(
     share of the points that each side's children will hold, recursively. Children are
     `cell.id + "/k"`, those sharing no area with the area left out."""
     west, south, east, north = cell.bbox
-    inside = points[
-        (points[:, 0] >= west) & (points[:, 0] <= east) & (points[:, 1] >= south) & (points[:, 1] <= north)
-    ]
+    inside = points_within(cell.bbox, points)
     parts = max(2, math.ceil(len(inside) / most_places))
     boxes = cut_by_points((west, south, east, north), inside, parts)
     ids = [f"{cell.id}/{k}" for k in range(len(boxes))]
     return _clip_cells(area, ids, boxes, max_poly_vertices)
+
+
+def points_within(bbox: BBox, points: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The (lon, lat) rows of `points` inside `bbox` (west, south, east, north), edges included."""
+    west, south, east, north = bbox
+    if not len(points):
+        return np.empty((0, 2))
+    keep = (points[:, 0] >= west) & (points[:, 0] <= east) & (points[:, 1] >= south) & (points[:, 1] <= north)
+    return points[keep]
 
 
 def cut_by_points(bbox: BBox, points: NDArray[np.float64], parts: int) -> list[BBox]:

@@ -30,7 +30,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
-from areafetch.geo._cells import cut_by_points
+from areafetch.geo._cells import cut_by_points, points_within
 from areafetch.geo.models import BBox
 
 __all__ = [
@@ -75,7 +75,7 @@ def plan_text_rectangles(
     """The fewest rectangles over the region's bbox that each hold at most `fill` x 60 of the
     `known` (lon, lat) places of `google_type`; those sharing nothing with the region left out."""
     west, south, east, north = region.bounds
-    inside = _within((west, south, east, north), known)
+    inside = points_within((west, south, east, north), known)
     parts = max(1, math.ceil(len(inside) / (fill * TEXT_MAX_RESULTS)))
     boxes = cut_by_points((west, south, east, north), inside, parts)
     return _touching(
@@ -88,7 +88,7 @@ def split_capped(
     region: BaseGeometry, rectangle: TextRectangle, returned: NDArray[np.float64]
 ) -> list[TextRectangle]:
     """A rectangle whose answer reached 60, cut in four by the places it returned."""
-    boxes = cut_by_points(rectangle.bbox, _within(rectangle.bbox, returned), _CAPPED_PARTS)
+    boxes = cut_by_points(rectangle.bbox, points_within(rectangle.bbox, returned), _CAPPED_PARTS)
     return _touching(
         region,
         [TextRectangle(f"{rectangle.id}/{k}", rectangle.google_type, box) for k, box in enumerate(boxes)],
@@ -108,16 +108,8 @@ def text_call_estimate(
     calls = 0
     for google_type, known in known_by_type.items():
         for rectangle in plan_text_rectangles(region, google_type, known, id_prefix="estimate", fill=fill):
-            calls += text_pages(len(_within(rectangle.bbox, known)))
+            calls += text_pages(len(points_within(rectangle.bbox, known)))
     return calls
-
-
-def _within(bbox: BBox, points: NDArray[np.float64]) -> NDArray[np.float64]:
-    west, south, east, north = bbox
-    if not len(points):
-        return np.empty((0, 2))
-    keep = (points[:, 0] >= west) & (points[:, 0] <= east) & (points[:, 1] >= south) & (points[:, 1] <= north)
-    return points[keep]
 
 
 def _touching(region: BaseGeometry, rectangles: list[TextRectangle]) -> list[TextRectangle]:

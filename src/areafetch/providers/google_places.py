@@ -259,9 +259,7 @@ class GooglePlacesClient:
         body = self.request_body(lon, lat, radius_m, categories)
         if not body["includedTypes"]:
             raise ValueError("no categories asked for")
-        with upstream_span("google_places", self._url) as span:
-            content = await self._post(self._url, body, self._field_mask, span)
-        answer = self._answer(content)
+        answer = await self._ask(self._url, body, self._field_mask)
         result = NearbyResult(
             places=self._places(answer, categories),
             capped=len(answer.places) >= MAX_RESULTS,
@@ -315,9 +313,7 @@ class GooglePlacesClient:
         if google_type not in google_types(categories):
             raise ValueError(f"{google_type!r} is not a type of the categories {categories}")
         body = self.text_request_body(bbox, google_type, page_token)
-        with upstream_span("google_places", self._text_url) as span:
-            content = await self._post(self._text_url, body, self._field_mask + ",nextPageToken", span)
-        answer = self._answer(content)
+        answer = await self._ask(self._text_url, body, self._field_mask + ",nextPageToken")
         page = TextPage(
             places=self._places(answer, categories),
             returned=_positions(answer),
@@ -330,6 +326,11 @@ class GooglePlacesClient:
             " (more)" if page.next_page_token else "",
         )
         return page
+
+    async def _ask(self, url: str, body: dict[str, Any], field_mask: str) -> _Answer:
+        """One billed call in its span: the parsed answer of a 200, else the error it maps to."""
+        with upstream_span("google_places", url) as span:
+            return self._answer(await self._post(url, body, field_mask, span))
 
     async def _post(self, url: str, body: dict[str, Any], field_mask: str, span: Span) -> bytes:
         """One billed call through the limiter: the body of a 200, else the error it maps to."""
