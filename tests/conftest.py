@@ -100,6 +100,10 @@ async def settings(database_url: str, queue_prefix: str) -> AsyncIterator[Settin
         # Places stored by earlier tests in this run's database would make `auto` depend on the
         # order of tests; the tests of the choice set it themselves.
         google_method="nearby",
+        # Every test has its own queue prefix but shares this run's database: a worker's reconciler
+        # would take other tests' unfinished areas for areas whose jobs Redis lost, and requeue (on
+        # its own queues, against its own fakes) or fail them. The reconciler's tests set it.
+        reconcile_after_s=86_400.0,
     )
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
