@@ -21,6 +21,7 @@ import redis
 from areafetch.errors import LimiterTimeout, ServiceUnavailable
 from areafetch.ratelimit import Limiter, LimitPolicy
 from areafetch.redis import create_client
+from tests.ratelimit._analysis import US_PER_S, bound_excess, max_in_window, max_overlap
 
 T = TypeVar("T")
 
@@ -144,7 +145,7 @@ def hold_forever(redis_url: str, name: str, policy: dict[str, Any], holding: Eve
 
 def server_us(client: redis.Redis) -> int:
     seconds, micros = client.time()
-    return int(seconds) * 1_000_000 + int(micros)
+    return int(seconds) * US_PER_S + int(micros)
 
 
 def run_processes(
@@ -189,3 +190,29 @@ def run_processes(
                 proc.join()
         out.close()
         client.close()
+
+
+def grants_of(results: list[HammerResult]) -> list[tuple[int, int, int, int]]:
+    return sorted(grant for result in results for grant in result.grants)
+
+
+def check_bound(results: list[HammerResult], *, burst: int, rate_per_s: float) -> dict[str, Any]:
+    """Assertions every hammer run must pass; returns the figures worth reporting."""
+    grants = grants_of(results)
+    slots = [slot for slot, _, _, _ in grants]
+    starts = [start for _, _, start, _ in grants]
+    assert all(result.grants for result in results), "a process got no grant at all"
+    assert sum(result.unavailable for result in results) == 0
+    excess = bound_excess(slots, burst=burst, rate_per_s=rate_per_s)
+    assert excess <= 1e-9, f"a window exceeds burst + rate * W by {excess}"
+    lateness = sorted(start - slot for slot, _, start, _ in grants)
+    assert lateness[0] >= 0, "a call started before its slot"
+    return {
+        "grants": len(grants),
+        "max_excess_over_bound": round(excess, 3),
+        "max_grants_in_1s_window": max_in_window(slots, US_PER_S),
+        "bound_for_1s": burst + rate_per_s,
+        "max_call_starts_in_1s_window": max_in_window(starts, US_PER_S),
+        "max_calls_in_flight": max_overlap([(start, end) for _, _, start, end in grants]),
+        "call_start_after_slot_ms_p50_max": (lateness[len(lateness) // 2] / 1000, lateness[-1] / 1000),
+    }

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, TypeVar
 
 import pytest
 import redis
 
 from areafetch.ratelimit._keys import LimiterKeys
 from tests.helpers import REDIS_URL
-from tests.ratelimit._analysis import US_PER_S, bound_excess, max_in_window, max_overlap
-from tests.ratelimit._procs import HammerResult, HammerSpec, run_processes, server_us
+from tests.ratelimit._analysis import US_PER_S
+from tests.ratelimit._procs import HammerSpec, check_bound, grants_of, run_processes, server_us
 from tests.ratelimit.keys import delete_limiter_keys
-
-T = TypeVar("T")
 
 RATE, BURST, IN_FLIGHT = 20.0, 5, 3
 POLICY = {"rate_per_s": RATE, "burst": BURST, "max_in_flight": IN_FLIGHT, "max_wait_s": 30.0}
@@ -29,32 +26,6 @@ INTERVAL_US = round(US_PER_S / RATE)
 
 # Hammers measure utilisation and timing with 4-8 processes: alone on the machine (`make pytest-load`).
 pytestmark = [pytest.mark.timeout(180), pytest.mark.load]
-
-
-def grants_of(results: list[HammerResult]) -> list[tuple[int, int, int, int]]:
-    return sorted(grant for result in results for grant in result.grants)
-
-
-def check_common(results: list[HammerResult]) -> dict[str, Any]:
-    """Assertions every run must pass; returns the figures worth reporting."""
-    grants = grants_of(results)
-    slots = [slot for slot, _, _, _ in grants]
-    starts = [start for _, _, start, _ in grants]
-    assert all(result.grants for result in results), "a process got no grant at all"
-    assert sum(result.unavailable for result in results) == 0
-    excess = bound_excess(slots, burst=BURST, rate_per_s=RATE)
-    assert excess <= 1e-9, f"a window exceeds burst + rate * W by {excess}"
-    lateness = sorted(start - slot for slot, _, start, _ in grants)
-    assert lateness[0] >= 0, "a call started before its slot"
-    return {
-        "grants": len(grants),
-        "max_excess_over_bound": round(excess, 3),
-        "max_grants_in_1s_window": max_in_window(slots, US_PER_S),
-        "bound_for_1s": BURST + RATE,
-        "max_call_starts_in_1s_window": max_in_window(starts, US_PER_S),
-        "max_calls_in_flight": max_overlap([(start, end) for _, _, start, end in grants]),
-        "call_start_after_slot_ms_p50_max": (lateness[len(lateness) // 2] / 1000, lateness[-1] / 1000),
-    }
 
 
 def test_eight_processes_hammering_obey_the_bound_and_use_the_rate() -> None:
@@ -70,7 +41,7 @@ def test_eight_processes_hammering_obey_the_bound_and_use_the_rate() -> None:
         results, start_us, _ = run_processes(specs)
     finally:
         delete_limiter_keys(name)
-    figures = check_common(results)
+    figures = check_bound(results, burst=BURST, rate_per_s=RATE)
     grants = grants_of(results)
     assert figures["max_calls_in_flight"] == IN_FLIGHT  # reached, never exceeded
     in_run = [slot for slot, _, _, _ in grants if start_us <= slot <= start_us + duration_s * US_PER_S]
@@ -105,7 +76,7 @@ def test_a_pause_by_one_process_stops_every_process() -> None:
         results, _, _ = run_processes(specs)
     finally:
         delete_limiter_keys(name)
-    figures = check_common(results)
+    figures = check_bound(results, burst=BURST, rate_per_s=RATE)
     assert figures["max_calls_in_flight"] <= IN_FLIGHT
     assert results[0].pause is not None
     set_us, until_us = results[0].pause
@@ -135,7 +106,7 @@ def test_processes_with_skewed_clocks_obey_the_bound() -> None:
         delete_limiter_keys(name)
     for result, offset in zip(results, offsets, strict=True):
         assert result.measured_clock_offset_s == pytest.approx(offset, abs=0.5)
-    figures = check_common(results)
+    figures = check_bound(results, burst=BURST, rate_per_s=RATE)
     assert figures["max_calls_in_flight"] <= IN_FLIGHT
     slots = [slot for slot, _, _, _ in grants_of(results)]
     steady_rate = (len(slots) - 1) / ((slots[-1] - slots[0]) / US_PER_S)
@@ -161,7 +132,7 @@ def test_deleting_the_keys_mid_run_does_not_break_the_bound() -> None:
         delete_limiter_keys(name)
     assert lost is not None
     lost_before, lost_after = lost
-    figures = check_common(results)
+    figures = check_bound(results, burst=BURST, rate_per_s=RATE)
     slots = [slot for slot, _, _, _ in grants_of(results)]
     # Reservations made before the loss are void; the new bucket starts empty.
     assert not [slot for slot in slots if lost_after < slot < lost_before + INTERVAL_US]
