@@ -3,7 +3,8 @@ result does not say (cells split, limiter waits, the attempt it is and why the l
 
 The worker binds the job it runs (`bound`); anything the job calls (a processor, a provider, the
 limiter) adds a line with `job_log(...)` without being handed the job. A line that cannot be
-written (Redis down) is dropped with a warning: a log line never fails a job.
+written (Redis down) is dropped with a warning: a log line never fails a job. The same binding
+puts the job's ids on every process log line written while it runs (`add_job_ids`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-__all__ = ["bound", "job_log"]
+__all__ = ["add_job_ids", "bound", "job_log"]
 
 log = logging.getLogger("areafetch.job_log")
 _current: ContextVar[Any] = ContextVar("areafetch_job", default=None)
@@ -31,6 +32,20 @@ def bound(job: Any) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+def add_job_ids(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: `job_id` (and `area_id` for an area's jobs) of the job being run.
+
+    One context variable set per job, read only when a line is logged: binding the ids as structlog
+    context variables set and reset two variables per job, more than the lines cost to read them."""
+    job = _current.get()
+    if job is not None:
+        event_dict.setdefault("job_id", str(job.id))
+        data = job.data
+        if isinstance(data, dict) and data.get("area_id"):
+            event_dict.setdefault("area_id", str(data["area_id"]))
+    return event_dict
 
 
 async def job_log(text: str) -> None:
