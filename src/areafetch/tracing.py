@@ -19,7 +19,7 @@ import functools
 import json
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Final, ParamSpec, TypeVar
 
 from opentelemetry import context as otel_context
@@ -46,6 +46,7 @@ JOB_CONTEXT_OPTION: Final = "tm"
 """The job option BullMQ (Node.js, `bullmq-otel`) keeps a job's trace context in."""
 _EXPORTERS: Final = ("otlp", "console", "none")
 _provider: Any = None
+_NO_SPAN: Final = nullcontext(trace.INVALID_SPAN)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -132,21 +133,23 @@ def _carrier(span: Span) -> str | None:
 
 
 def _tracing_off() -> bool:
-    """No tracer provider installed (`configure_tracing` found nothing to do) and none patched in: a
-    span would be a no-op whose context handling still costs a worker about a tenth of a no-op job."""
-    return isinstance(TRACER, trace.ProxyTracer) and isinstance(
-        trace.get_tracer_provider(), trace.ProxyTracerProvider
-    )
+    """`TRACER` hands out no-op spans: no tracer provider installed (`configure_tracing` found nothing
+    to do) and none patched in. Such a span's context handling still costs a worker about a tenth of a
+    no-op job. Asked of the proxy itself (what it delegates to): `trace.get_tracer_provider()` reads
+    the environment on every call, a measurable share of a short job (bench/queue_overhead.py)."""
+    return isinstance(getattr(TRACER, "_tracer", None), trace.NoOpTracer)
 
 
-@contextmanager
-def job_span(job: Any, queue: str, attempt: int) -> Iterator[Span]:
+def job_span(job: Any, queue: str, attempt: int) -> AbstractContextManager[Span]:
     """A CONSUMER span around one attempt of a job, child of the trace the job carries."""
     opts = getattr(job, "opts", None) or {}
     if _tracing_off() and JOB_CONTEXT_OPTION not in opts:  # a carried trace still passes through
-        yield trace.INVALID_SPAN
-        return
-    parent = _job_context(opts)
+        return _NO_SPAN
+    return _consumer_span(job, queue, attempt, opts)
+
+
+@contextmanager
+def _consumer_span(job: Any, queue: str, attempt: int, opts: Mapping[str, Any]) -> Iterator[Span]:
     attributes: dict[str, str | int] = {
         "messaging.system": "bullmq",
         "messaging.operation.type": "process",
@@ -156,7 +159,10 @@ def job_span(job: Any, queue: str, attempt: int) -> Iterator[Span]:
         "messaging.bullmq.job.attempt": attempt,
     }
     with TRACER.start_as_current_span(
-        f"process {queue} {job.name}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+        f"process {queue} {job.name}",
+        context=_job_context(opts),
+        kind=SpanKind.CONSUMER,
+        attributes=attributes,
     ) as span:
         yield span
 

@@ -14,6 +14,7 @@ Job outcomes and durations are counted in-process and published to Redis for the
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -21,21 +22,19 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-import structlog
 from bullmq import FlowProducer, UnrecoverableError, Worker
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from areafetch import history
 from areafetch.config import Settings
 from areafetch.constants import AREAS_QUEUE
 from areafetch.cpu import CpuPool
-from areafetch.db import create_engine
+from areafetch.db import create_driver_pool, create_engine
 from areafetch.errors import InvalidPayload, ServiceUnavailable
 from areafetch.job_log import bound, job_log
 from areafetch.jobs import find_spec
 from areafetch.log import get_logger
-from areafetch.metrics import JOB_DURATION, JOBS, MetricsPublisher
+from areafetch.metrics import MetricsPublisher, count_job
 from areafetch.processors import PROCESSORS, JobContext, Resources
 from areafetch.processors.reconcile import run_reconciler
 from areafetch.processors.upstreams import open_upstreams
@@ -109,6 +108,7 @@ class WorkerProcess:
             if not await self._wait_for_redis(resources):
                 return
             await self._warm_up(resources)
+            gc.freeze()  # what starting made lives as long as the process: no collection scans it again
             if AREAS_QUEUE in self.queue_names:
                 await self._schedule_retention()
             publisher.start()
@@ -140,6 +140,7 @@ class WorkerProcess:
         return Resources(
             settings=settings,
             engine=create_engine(settings.database_url, pool_size=settings.database_pool_size),
+            driver_pool=create_driver_pool(settings.database_url, max_size=self.concurrency),
             redis=redis,
             cpu=CpuPool(settings.cpu_workers, preload=_CPU_MODULES, nice=settings.cpu_nice),
             upstreams=open_upstreams(settings, redis),
@@ -175,7 +176,7 @@ class WorkerProcess:
         the first jobs do not wait for them (an area's calls wait for its planning, and a late call
         can break the upstream's rate)."""
         started = time.perf_counter()
-        await asyncio.gather(resources.cpu.start(), resources.upstreams.warm_up())
+        await asyncio.gather(resources.cpu.start(), resources.upstreams.warm_up(), resources.driver_pool)
         log.info("worker.warmed_up", cpu_processes=resources.cpu.size, duration_ms=_elapsed_ms(started))
 
     def _start_worker(self, queue_name: str, resources: Resources) -> Worker:
@@ -255,6 +256,7 @@ class WorkerProcess:
         await resources.upstreams.aclose()
         resources.cpu.close()
         await resources.engine.dispose()
+        await resources.driver_pool.close()
         await resources.redis.aclose()
 
     # --- jobs -----------------------------------------------------------------------------
@@ -268,12 +270,9 @@ class WorkerProcess:
     async def _process_job(self, job: Any, queue_name: str, resources: Resources) -> Any:
         attempt = int(job.attemptsMade) + 1
         fields = {"job_id": str(job.id), "queue": queue_name, "name": job.name, "attempt": attempt}
-        # Every line logged while the job runs (processors, providers, the limiter) carries its ids.
-        ids = {"job_id": str(job.id)}
-        if isinstance(job.data, dict) and job.data.get("area_id"):
-            ids["area_id"] = str(job.data["area_id"])
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(**ids), job_span(job, queue_name, attempt), bound(job):
+        # Every line logged while the job runs (processors, providers, the limiter) carries its ids.
+        with job_span(job, queue_name, attempt), bound(job):
             log.info("job.started", **fields)
             if attempt > 1:
                 await job_log(
@@ -286,7 +285,7 @@ class WorkerProcess:
                 raise
             except Exception as exc:
                 final = isinstance(exc, UnrecoverableError) or attempt >= int(job.opts.get("attempts") or 1)
-                _observe(queue_name, str(job.name), "failed" if final else "retried", started)
+                count_job(queue_name, str(job.name), "failed" if final else "retried", _elapsed_s(started))
                 log.warning(
                     "job.failed",
                     **fields,
@@ -295,7 +294,7 @@ class WorkerProcess:
                     will_retry=not final,
                 )
                 raise
-            _observe(queue_name, str(job.name), "completed", started)
+            count_job(queue_name, str(job.name), "completed", _elapsed_s(started))
             log.info("job.completed", **fields, duration_ms=_elapsed_ms(started))
         return result
 
@@ -321,12 +320,9 @@ class WorkerProcess:
         return spec.result_model.model_validate(result).model_dump(mode="json")
 
 
-def _observe(queue_name: str, job_name: str, outcome: str, started: float) -> None:
-    JOBS.labels(queue_name, job_name, outcome).inc()
-    if outcome != "retried":
-        history.count(history.jobs_series(queue_name, outcome))
-    JOB_DURATION.labels(queue_name, job_name).observe(time.perf_counter() - started)
+def _elapsed_s(started: float) -> float:
+    return time.perf_counter() - started
 
 
 def _elapsed_ms(started: float) -> int:
-    return round((time.perf_counter() - started) * 1000)
+    return round(_elapsed_s(started) * 1000)

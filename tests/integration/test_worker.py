@@ -182,20 +182,20 @@ def test_web_imports_no_processor_upstream_client_or_osmium() -> None:
 async def test_duplicate_completion_is_idempotent_in_the_database(settings: Settings) -> None:
     from datetime import UTC, datetime
 
-    from areafetch.db import record_test_job_run
+    from areafetch.db import create_driver_pool, record_test_job_run
 
     engine = create_engine(settings.database_url)
     now = datetime.now(UTC)
     try:
-        for attempt in (1, 2):
-            async with engine.begin() as conn:
+        async with create_driver_pool(settings.database_url, max_size=1) as pool:
+            for attempt in (1, 2):
                 await record_test_job_run(
-                    conn,
+                    pool,
                     job_id="dup-1",
                     queue=TEST_QUEUE,
                     name=TEST_JOB,
-                    payload={"message": "x"},
-                    result={"n": attempt},
+                    payload='{"message": "x"}',
+                    result=f'{{"n": {attempt}}}',
                     attempt=attempt,
                     started_at=now,
                     finished_at=now,

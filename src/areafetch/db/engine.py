@@ -17,7 +17,16 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from areafetch.errors import ServiceUnavailable
 
-__all__ = ["PING_AFTER_IDLE_S", "async_url", "connection", "create_engine", "transaction"]
+__all__ = [
+    "PING_AFTER_IDLE_S",
+    "DriverExecutor",
+    "async_url",
+    "connection",
+    "create_driver_pool",
+    "create_engine",
+    "driver_errors",
+    "transaction",
+]
 
 PING_AFTER_IDLE_S: Final = 1.0
 """A pooled connection idle for longer than this is pinged before it is handed out."""
@@ -58,6 +67,26 @@ def create_engine(
     return engine
 
 
+def create_driver_pool(database_url: str, *, max_size: int) -> asyncpg.Pool:
+    """asyncpg's own pool, for a job that is one statement (the test job's row): checking a connection
+    out of SQLAlchemy's pool and back in cost a short job more CPU than the statement itself.
+
+    Not connected until first used, so a worker starts while PostgreSQL is down; ``await`` it once
+    before use. A connection idle for `PING_AFTER_IDLE_S` is closed rather than pinged: after a
+    PostgreSQL restart the next statement connects anew, as the engine's idle ping does it.
+    asyncpg reads the operator's URL itself, ``sslmode`` included."""
+    return asyncpg.create_pool(
+        database_url,
+        min_size=0,
+        max_size=max_size,
+        max_inactive_connection_lifetime=PING_AFTER_IDLE_S,
+    )
+
+
+DriverExecutor = asyncpg.Pool | asyncpg.Connection
+"""What runs a statement at the driver level: the driver pool, or the connection under an engine's."""
+
+
 def _ping_idle_connections(engine: Engine, after_idle_s: float) -> None:
     """SQLAlchemy's `pool_pre_ping`, but only for connections idle longer than ``after_idle_s``.
 
@@ -86,6 +115,37 @@ def _ping_idle_connections(engine: Engine, after_idle_s: float) -> None:
 
 # What PostgreSQL being unreachable or lost looks like through SQLAlchemy and asyncpg.
 _UNREACHABLE: Final = (OperationalError, InterfaceError, OSError, TimeoutError)
+
+
+# The same, straight from asyncpg: refused or lost connections, a server shutting down or starting.
+_DRIVER_UNREACHABLE: Final = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+
+
+class _DriverErrors:
+    """``with driver_errors:`` around driver-level statements: PostgreSQL unreachable or lost becomes
+    `ServiceUnavailable`. A plain class, reused: a generator-based context manager cost a one-statement
+    job a tenth of its statement.
+
+    Raises:
+        ServiceUnavailable: the connection could not be made or was lost.
+    """
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if isinstance(exc, _DRIVER_UNREACHABLE):
+            raise ServiceUnavailable("postgresql", f"{type(exc).__name__}: {exc}"[:300]) from exc
+
+
+driver_errors: Final = _DriverErrors()
 
 
 @asynccontextmanager

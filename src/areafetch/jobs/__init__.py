@@ -54,8 +54,11 @@ JOB_SPECS: tuple[JobSpec[Any, Any], ...] = (
     REFRESH_AREA_SPEC,
     RETENTION_SPEC,
 )
+_SPECS_BY_QUEUE_AND_NAME: dict[tuple[str, str], JobSpec[Any, Any]] = {
+    (spec.queue, spec.name): spec for spec in JOB_SPECS
+}
 
 
 def find_spec(queue: str, name: str) -> JobSpec[Any, Any] | None:
     """The spec of job `name` on `queue`, or None for a job kind we do not know."""
-    return next((spec for spec in JOB_SPECS if spec.queue == queue and spec.name == name), None)
+    return _SPECS_BY_QUEUE_AND_NAME.get((queue, name))

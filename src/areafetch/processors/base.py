@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    import asyncpg
     from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,6 +27,7 @@ class Resources:
 
     settings: Settings
     engine: AsyncEngine
+    driver_pool: asyncpg.Pool  # asyncpg's own, for a job that is one statement (`create_driver_pool`)
     redis: Redis
     cpu: CpuPool
     upstreams: Upstreams

@@ -35,19 +35,16 @@ async def process_test_job(payload: TestJobPayload, ctx: JobContext) -> TestJobR
         finished_at=datetime.now(UTC),
         cpu_iterations=iterations,
     )
-    async with ctx.resources.engine.connect() as conn:
-        # One statement, atomic by itself: no BEGIN/COMMIT round trips around it.
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await record_test_job_run(
-            conn,
-            job_id=ctx.job_id,
-            queue=ctx.queue,
-            name=ctx.name,
-            payload=payload.model_dump(mode="json"),
-            result=result.model_dump(mode="json"),
-            attempt=ctx.attempt,
-            started_at=result.started_at,
-            finished_at=result.finished_at,
-        )
+    await record_test_job_run(
+        ctx.resources.driver_pool,
+        job_id=ctx.job_id,
+        queue=ctx.queue,
+        name=ctx.name,
+        payload=payload.model_dump_json(),
+        result=result.model_dump_json(),
+        attempt=ctx.attempt,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+    )
     await ctx.report_progress(100)
     return result
