@@ -16,19 +16,22 @@ options (attempts, backoff, removeOnComplete/removeOnFail, as `default_job_optio
   against the no-op what the whole job costs.
 - ``node``: Node.js BullMQ 5 (from the npm registry, `bench/node/`), processor returns at once.
 
-For 1, 2 and 4 worker processes per variant: all processes start and report ready, then in
+For 1, 2 and 4 worker processes per variant (areafetch's as ``areafetch worker --processes N``, one
+supervisor and its N workers; the others N processes started side by side): all report ready, then in
 each of ``ROUNDS`` rounds, variant after variant (the order rotating each round), the variant's
 queue is paused, ``JOBS`` jobs are added (2,000: 27 batches within about two minutes; set
 ``AREAFETCH_BENCH_QUEUE_JOBS`` for more), the queue is resumed and the clock runs from the
 resume until no job is waiting or active (Redis polled every 10 ms); no job may fail. The worker
 processes' CPU time per job (user + system, from psutil) is recorded too: unlike jobs/s, other
-load on the machine barely moves it. Figures are medians over the rounds; the ratio areafetch / raw bullmq Python is taken per round (the
+load on the machine barely moves it; so is the share of the whole machine's CPU that was busy during
+the batch (on 2 cores, what a second worker process can still gain). Figures are medians over the rounds; the ratio areafetch / raw bullmq Python is taken per round (the
 two ran side by side) and its median reported.
 
     python -m bench queue_overhead        (or: python -m bench.queue_overhead)
 
 Set ``AREAFETCH_BENCH_PROFILE=DIR`` to run each areafetch worker under cProfile, counting CPU
-time (`bench/_profiled.py`; one ``DIR/worker-<prefix>-<n>.prof`` each, written when it stops).
+time (`bench/_profiled.py`; one ``DIR/worker-<prefix>-<n>.prof`` each, written when it stops; N
+processes are then started side by side, not under a supervisor).
 Needs node and npm for the Node.js variant (installed once into ``.cache/bench-node/``); without
 them that variant is skipped. Takes about two minutes on an idle machine.
 """
@@ -81,13 +84,14 @@ LABELS = {
     "node": "Node.js BullMQ 5.81.5, no-op",
 }
 PROCESS_COUNTS = (1, 2, 4)
-ROUNDS = 3
+ROUNDS = 5
 JOBS = int(os.environ.get("AREAFETCH_BENCH_QUEUE_JOBS", "2000"))
 ADD_CHUNK = 1000
 POLL_S = 0.01
 READY_TIMEOUT_S = 60.0
 DRAIN_TIMEOUT_S = 120.0
 TARGET_RATIO = 0.9
+TARGET_SCALING = 1.7
 
 
 @dataclass(frozen=True)
@@ -134,14 +138,17 @@ def _areafetch_env(setup: Setup, prefix: str) -> dict[str, str]:
 
 
 def _command(
-    setup: Setup, variant: Variant, prefix: str, index: int
+    setup: Setup, variant: Variant, prefix: str, index: int, processes: int = 1
 ) -> tuple[list[str], dict[str, str], str]:
-    """The command line, environment and ready marker of one worker process."""
+    """The command line, environment and ready marker of one worker process (for areafetch with
+    ``processes`` > 1: of its supervisor, ``areafetch worker --processes N``)."""
     options = json.dumps(_worker_options(setup, prefix))
     if variant == "areafetch":
         env = _areafetch_env(setup, prefix)
         worker = [sys.executable, "-m", "areafetch", "worker", "--queue", TEST_QUEUE]
-        if PROFILE_DIR:
+        if processes > 1:
+            worker += ["--processes", str(processes)]
+        elif PROFILE_DIR:
             output = Path(PROFILE_DIR) / f"worker-{prefix}-{index}.prof"
             output.parent.mkdir(parents=True, exist_ok=True)
             worker = [sys.executable, "-m", "bench._profiled", str(output), "areafetch", *worker[3:]]
@@ -161,25 +168,33 @@ class WorkerProcess:
     proc: subprocess.Popen[bytes]
     log_path: Path
     marker: str
+    workers: int = 1  # worker processes it runs (a supervisor's children each log the marker)
 
     def ready(self) -> bool:
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.proc.args!r} exited early:\n{self.log_path.read_text()[-3000:]}")
-        return self.marker in self.log_path.read_text()
+        return self.log_path.read_text().count(self.marker) >= self.workers
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds used so far by the process and its children (a supervisor's
+        workers, a worker's CPU pool)."""
+        parent = psutil.Process(self.proc.pid)
+        return sum(sum(p.cpu_times()[:2]) for p in (parent, *parent.children(recursive=True)))
 
 
 @contextlib.contextmanager
 def worker_processes(setup: Setup, variant: Variant, processes: int) -> Iterator[list[WorkerProcess]]:
     """Start ``processes`` workers of ``variant`` on its own prefix; SIGTERM them all at the end."""
     prefix = setup.prefix(variant, processes)
+    supervised = variant == "areafetch" and not PROFILE_DIR
     started: list[WorkerProcess] = []
     try:
-        for index in range(processes):
-            args, env, marker = _command(setup, variant, prefix, index)
+        for index in range(1 if supervised else processes):
+            args, env, marker = _command(setup, variant, prefix, index, processes if supervised else 1)
             log_path = setup.logs / f"{prefix}-{index}.log"
             with log_path.open("wb") as log_file:
                 proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
-            started.append(WorkerProcess(proc, log_path, marker))
+            started.append(WorkerProcess(proc, log_path, marker, processes if supervised else 1))
         yield started
     finally:
         for worker in started:
@@ -244,19 +259,27 @@ async def _unfinished(queue: Queue) -> tuple[int, int]:
 
 def _cpu_s(workers: list[WorkerProcess]) -> float:
     """User + system CPU seconds the worker processes have used so far."""
-    return sum(sum(psutil.Process(worker.proc.pid).cpu_times()[:2]) for worker in workers)
+    return sum(worker.cpu_s() for worker in workers)
+
+
+def _machine_busy(before: Any, after: Any) -> float:
+    """The share of all cores' time that was not idle between two `psutil.cpu_times()`."""
+    total = sum(after) - sum(before)
+    idle = (after.idle + after.iowait) - (before.idle + before.iowait)
+    return (total - idle) / total if total > 0 else 0.0
 
 
 @dataclass(frozen=True)
 class Batch:
     jobs_per_s: float
     cpu_ms_per_job: float  # of the worker processes, summed
+    machine_busy: float  # share of all cores busy during the batch (workers, Redis, PostgreSQL, this)
 
 
 async def run_batch(setup: Setup, variant: Variant, workers: list[WorkerProcess], round_no: int) -> Batch:
     """Add ``JOBS`` jobs to the paused queue, resume it, time until all are done: jobs/s and the
     worker processes' CPU time per job (which load from other processes does not inflate)."""
-    processes = len(workers)
+    processes = sum(worker.workers for worker in workers)
     prefix = setup.prefix(variant, processes)
     options = {
         "prefix": prefix,
@@ -269,7 +292,7 @@ async def run_batch(setup: Setup, variant: Variant, workers: list[WorkerProcess]
         await _add_jobs(setup, variant, prefix, queue, round_no)
         if (await _unfinished(queue))[0] != JOBS:
             raise RuntimeError(f"{variant}: expected {JOBS} jobs queued")
-        cpu_before = _cpu_s(workers)
+        cpu_before, machine_before = _cpu_s(workers), psutil.cpu_times()
         await queue.resume()
         started = time.perf_counter()
         deadline = started + DRAIN_TIMEOUT_S
@@ -282,9 +305,10 @@ async def run_batch(setup: Setup, variant: Variant, workers: list[WorkerProcess]
             await asyncio.sleep(POLL_S)
         elapsed = time.perf_counter() - started
         cpu = _cpu_s(workers) - cpu_before
+        busy = _machine_busy(machine_before, psutil.cpu_times())
         if failed:
             raise RuntimeError(f"{variant}: {failed} jobs failed")
-        return Batch(JOBS / elapsed, cpu * 1000 / JOBS)
+        return Batch(JOBS / elapsed, cpu * 1000 / JOBS, busy)
     finally:
         await queue.close()
 
@@ -343,7 +367,8 @@ def measure(setup: Setup, variants: tuple[Variant, ...]) -> list[dict[str, Any]]
                     )
                     print(
                         f"  {processes} process(es), round {round_no + 1}, {variant}: "
-                        f"{batch.jobs_per_s:,.0f} jobs/s, {batch.cpu_ms_per_job:.3f} CPU ms/job",
+                        f"{batch.jobs_per_s:,.0f} jobs/s, {batch.cpu_ms_per_job:.3f} CPU ms/job, "
+                        f"machine {batch.machine_busy:.0%} busy",
                         flush=True,
                     )
     return rows
@@ -372,8 +397,15 @@ def summarise(rows: list[dict[str, Any]], variants: tuple[Variant, ...]) -> list
         for v in variants:
             entry[v] = statistics.median(_by_round(rows, v, processes, "jobs_per_s").values())
             entry[f"{v}_cpu_ms"] = statistics.median(_by_round(rows, v, processes, "cpu_ms_per_job").values())
+            entry[f"{v}_busy"] = statistics.median(_by_round(rows, v, processes, "machine_busy").values())
         summary.append(entry)
     return summary
+
+
+def scaling(summary: list[dict[str, Any]], variant: Variant) -> float:
+    """Median jobs/s of ``variant`` with 2 worker processes over that with 1."""
+    by_processes = {entry["processes"]: entry[variant] for entry in summary}
+    return float(by_processes[2] / by_processes[1])
 
 
 def table(summary: list[dict[str, Any]], variants: tuple[Variant, ...]) -> str:
@@ -392,6 +424,20 @@ def table(summary: list[dict[str, Any]], variants: tuple[Variant, ...]) -> str:
         by_hand = ", ".join(f"{ratio:.2f}" for ratio in entry["path_ratios"])
         lines.append(
             f"| {entry['processes']} | {cells} | {entry['ratio']:.3f} ({noop}) | {entry['path_ratio']:.3f} ({by_hand}) |"
+        )
+    lines += [
+        "",
+        "Two worker processes against one (areafetch: `areafetch worker --processes 2`, one supervisor); "
+        "machine busy = the share of both cores' time not idle during the batch (median), whoever used it "
+        "(the workers, Redis, PostgreSQL, this benchmark's producer and poller):",
+        "",
+        "| variant | jobs/s, 2 processes / 1 | machine busy, 1 process | machine busy, 2 processes |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    one, two = summary[0], summary[1]
+    for v in variants:
+        lines.append(
+            f"| {LABELS[v]} | {scaling(summary, v):.2f} | {one[f'{v}_busy']:.0%} | {two[f'{v}_busy']:.0%} |"
         )
     return "\n".join(lines)
 
@@ -413,8 +459,17 @@ def figures(summary: list[dict[str, Any]], variants: tuple[Variant, ...]) -> lis
         )
         for e in summary
     ]
+    result.append(
+        at_least(
+            "areafetch jobs/s, --processes 2 / --processes 1", scaling(summary, "areafetch"), TARGET_SCALING
+        )
+    )
     one = summary[0]
     result += [Figure(f"{LABELS[v]}, 1 process", one[v], "jobs/s") for v in variants]
+    result += [
+        Figure(f"machine busy with areafetch, {e['processes']} process(es)", e["areafetch_busy"] * 100, "%")
+        for e in summary
+    ]
     return result
 
 
