@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 from areafetch.config import Settings
 from areafetch.constants import AREAS_QUEUE
 from areafetch.cpu import CpuPool
-from areafetch.db import create_driver_pool, create_engine
+from areafetch.db import create_engine, open_driver_pool
 from areafetch.errors import InvalidPayload, ServiceUnavailable
 from areafetch.job_log import bound, job_log
 from areafetch.jobs import find_spec
@@ -102,65 +102,74 @@ class WorkerProcess:
         self._stop.set()
 
     async def run(self) -> None:
-        resources = self._open_resources()
+        resources = await self._open_resources()
         publisher = MetricsPublisher(resources.redis, prefix=self.settings.queue_prefix, worker=self.name)
         try:
-            if not await self._wait_for_redis(resources):
-                return
-            await self._warm_up(resources)
-            gc.freeze()  # what starting made lives as long as the process: no collection scans it again
-            if AREAS_QUEUE in self.queue_names:
-                await self._schedule_retention()
-            publisher.start()
-            reconciler = asyncio.ensure_future(
-                run_reconciler(
-                    self.settings, engine=resources.engine, redis=resources.redis, worker=self.name
-                )
-            )
-            self._workers = [self._start_worker(name, resources) for name in self.queue_names]
-            log.info(
-                "worker.started",
-                worker=self.name,
-                queues=list(self.queue_names),
-                concurrency=self.concurrency,
-                redis=redacted_url(self.settings.redis_url),
-            )
-            await self._stop.wait()
-            reconciler.cancel()
-            await self._close_workers(resources.redis)
+            if await self._wait_for_redis():
+                await self._serve(resources, publisher)
         finally:
             if publisher.started:
                 await publisher.stop()  # the last counts, jobs finished during the grace period included
             await self._close_resources(resources)
         log.info("worker.stopped", worker=self.name)
 
-    def _open_resources(self) -> Resources:
+    async def _serve(self, resources: Resources, publisher: MetricsPublisher) -> None:
+        """Take jobs until asked to stop, then let the ones in flight finish (or force them)."""
+        await self._warm_up(resources)
+        gc.freeze()  # what starting made lives as long as the process: no collection scans it again
+        if AREAS_QUEUE in self.queue_names:
+            await self._schedule_retention()
+        publisher.start()
+        reconciler = asyncio.ensure_future(
+            run_reconciler(self.settings, engine=resources.engine, redis=resources.redis, worker=self.name)
+        )
+        self._workers = [self._start_worker(name, resources) for name in self.queue_names]
+        log.info(
+            "worker.started",
+            worker=self.name,
+            queues=list(self.queue_names),
+            concurrency=self.concurrency,
+            redis=redacted_url(self.settings.redis_url),
+        )
+        await self._stop.wait()
+        reconciler.cancel()
+        await self._close_workers(resources.redis)
+
+    async def _open_resources(self) -> Resources:
         settings = self.settings
+        driver_pool = await open_driver_pool(settings.database_url, max_size=self.concurrency)
         redis = client_for(settings)
         return Resources(
             settings=settings,
             engine=create_engine(settings.database_url, pool_size=settings.database_pool_size),
-            driver_pool=create_driver_pool(settings.database_url, max_size=self.concurrency),
+            driver_pool=driver_pool,
             redis=redis,
             cpu=CpuPool(settings.cpu_workers, preload=_CPU_MODULES, nice=settings.cpu_nice),
             upstreams=open_upstreams(settings, redis),
             flows=FlowProducer({"prefix": settings.queue_prefix, "connection": bullmq_connection(settings)}),
         )
 
-    async def _wait_for_redis(self, resources: Resources) -> bool:
-        """Ping until Redis answers (it may start after us); False when stopped meanwhile."""
+    async def _wait_for_redis(self) -> bool:
+        """Ping until Redis answers (it may start after us); False when stopped meanwhile.
+
+        Pings once per try, with a client of its own: the shared one retries for about half a
+        minute before it gives up, and the operator would see nothing until then."""
+        probe = client_for(self.settings, retries=0)
         delay_s = 0.2
-        while not self._stop.is_set():
-            try:
-                await resources.redis.ping()
-                return True
-            except (RedisError, OSError) as exc:
-                log.warning("redis.unreachable", error=str(exc), retry_in_s=delay_s)
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=delay_s)
-            except TimeoutError:
-                delay_s = min(delay_s * 2, 5.0)
-        return False
+        try:
+            while not self._stop.is_set():
+                try:
+                    await probe.ping()
+                    return True
+                except (RedisError, OSError) as exc:
+                    log.warning("redis.unreachable", error=str(exc), retry_in_s=delay_s)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay_s)
+                except TimeoutError:
+                    delay_s = min(delay_s * 2, 5.0)
+            return False
+        finally:
+            await probe.aclose()
 
     async def _schedule_retention(self) -> None:
         queues = Queues(self.settings, connection_retries=1)
@@ -176,7 +185,7 @@ class WorkerProcess:
         the first jobs do not wait for them (an area's calls wait for its planning, and a late call
         can break the upstream's rate)."""
         started = time.perf_counter()
-        await asyncio.gather(resources.cpu.start(), resources.upstreams.warm_up(), resources.driver_pool)
+        await asyncio.gather(resources.cpu.start(), resources.upstreams.warm_up())
         log.info("worker.warmed_up", cpu_processes=resources.cpu.size, duration_ms=_elapsed_ms(started))
 
     def _start_worker(self, queue_name: str, resources: Resources) -> Worker:

@@ -14,7 +14,7 @@ from areafetch.constants import TEST_JOB, TEST_QUEUE
 from areafetch.db import create_engine, get_test_job_run, test_job_runs
 from areafetch.jobs import TestJobPayload
 from areafetch.queue import Queues, enqueue_test_job, find_job
-from tests.helpers import ProcessFactory, db_row, finished, settings_env
+from tests.helpers import ProcessFactory, db_row, finished, free_port, settings_env
 
 
 async def test_worker_processes_test_job_and_records_it(
@@ -165,6 +165,40 @@ async def test_sigterm_force_closes_a_job_past_the_grace_period(
     assert worker.events("job.interrupted", job_id=job_id)
 
 
+async def test_a_worker_stopped_before_redis_answers_exits_zero(
+    env: dict[str, str], processes: ProcessFactory
+) -> None:
+    worker = await processes.worker(
+        {**env, "AREAFETCH_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, ready=False
+    )
+    await worker.wait_for_event("redis.unreachable")
+
+    worker.signal(signal.SIGTERM)
+
+    assert await worker.wait_exit() == 0, worker.text()
+    assert worker.events("worker.stopped")
+
+
+async def test_a_test_job_while_postgresql_is_unreachable_fails_naming_it(
+    env: dict[str, str], processes: ProcessFactory, queues: Queues
+) -> None:
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/areafetch"
+    worker = await processes.worker({**env, "AREAFETCH_DATABASE_URL": unreachable})
+    job_id = await enqueue_test_job(queues, TestJobPayload(message="no database"))
+
+    job = await finished(queues, job_id)
+
+    assert job.state == "failed"
+    assert job.attempts_made == 3  # retried: an outage is not the job's fault
+    assert job.failed_reason is not None
+    assert job.failed_reason.startswith("postgresql unavailable: ConnectionRefusedError")
+    assert [record["will_retry"] for record in worker.events("job.failed", job_id=job_id)] == [
+        True,
+        True,
+        False,
+    ]
+
+
 def test_web_imports_no_processor_upstream_client_or_osmium() -> None:
     import subprocess
     import sys
@@ -182,12 +216,12 @@ def test_web_imports_no_processor_upstream_client_or_osmium() -> None:
 async def test_duplicate_completion_is_idempotent_in_the_database(settings: Settings) -> None:
     from datetime import UTC, datetime
 
-    from areafetch.db import create_driver_pool, record_test_job_run
+    from areafetch.db import open_driver_pool, record_test_job_run
 
     engine = create_engine(settings.database_url)
     now = datetime.now(UTC)
     try:
-        async with create_driver_pool(settings.database_url, max_size=1) as pool:
+        async with await open_driver_pool(settings.database_url, max_size=1) as pool:
             for attempt in (1, 2):
                 await record_test_job_run(
                     pool,

@@ -22,9 +22,9 @@ __all__ = [
     "DriverExecutor",
     "async_url",
     "connection",
-    "create_driver_pool",
     "create_engine",
     "driver_errors",
+    "open_driver_pool",
     "transaction",
 ]
 
@@ -67,20 +67,21 @@ def create_engine(
     return engine
 
 
-def create_driver_pool(database_url: str, *, max_size: int) -> asyncpg.Pool:
+async def open_driver_pool(database_url: str, *, max_size: int) -> asyncpg.Pool:
     """asyncpg's own pool, for a job that is one statement (the test job's row): checking a connection
     out of SQLAlchemy's pool and back in cost a short job more CPU than the statement itself.
 
-    Not connected until first used, so a worker starts while PostgreSQL is down; ``await`` it once
-    before use. A connection idle for `PING_AFTER_IDLE_S` is closed rather than pinged: after a
-    PostgreSQL restart the next statement connects anew, as the engine's idle ping does it.
-    asyncpg reads the operator's URL itself, ``sslmode`` included."""
-    return asyncpg.create_pool(
+    It connects on first use, not here, so a worker starts while PostgreSQL is down. A connection
+    idle for `PING_AFTER_IDLE_S` is closed rather than pinged: after a PostgreSQL restart the next
+    statement connects anew, as the engine's idle ping does it. asyncpg reads the operator's URL
+    itself, ``sslmode`` included."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
         database_url,
         min_size=0,
         max_size=max_size,
         max_inactive_connection_lifetime=PING_AFTER_IDLE_S,
     )
+    return pool
 
 
 DriverExecutor = asyncpg.Pool | asyncpg.Connection

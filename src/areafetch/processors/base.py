@@ -27,7 +27,7 @@ class Resources:
 
     settings: Settings
     engine: AsyncEngine
-    driver_pool: asyncpg.Pool  # asyncpg's own, for a job that is one statement (`create_driver_pool`)
+    driver_pool: asyncpg.Pool  # asyncpg's own, for a job that is one statement (`open_driver_pool`)
     redis: Redis
     cpu: CpuPool
     upstreams: Upstreams
