@@ -118,6 +118,10 @@ def _ping_idle_connections(engine: Engine, after_idle_s: float) -> None:
 _UNREACHABLE: Final = (OperationalError, InterfaceError, OSError, TimeoutError)
 
 
+def _unavailable(exc: BaseException) -> ServiceUnavailable:
+    return ServiceUnavailable("postgresql", f"{type(exc).__name__}: {exc}"[:300])
+
+
 # The same, straight from asyncpg: refused or lost connections, a server shutting down or starting.
 _DRIVER_UNREACHABLE: Final = (
     OSError,
@@ -143,7 +147,7 @@ class _DriverErrors:
 
     def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
         if isinstance(exc, _DRIVER_UNREACHABLE):
-            raise ServiceUnavailable("postgresql", f"{type(exc).__name__}: {exc}"[:300]) from exc
+            raise _unavailable(exc) from exc
 
 
 driver_errors: Final = _DriverErrors()
@@ -161,7 +165,7 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         async with engine.connect() as conn:
             yield conn
     except _UNREACHABLE as exc:
-        raise ServiceUnavailable("postgresql", f"{type(exc).__name__}: {exc}"[:300]) from exc
+        raise _unavailable(exc) from exc
 
 
 @asynccontextmanager
@@ -175,7 +179,7 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         async with engine.begin() as conn:
             yield conn
     except _UNREACHABLE as exc:
-        raise ServiceUnavailable("postgresql", f"{type(exc).__name__}: {exc}"[:300]) from exc
+        raise _unavailable(exc) from exc
 
 
 async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
