@@ -158,3 +158,18 @@ def test_fastapi_route_contexts_and_dependants_show_included_routes_and_their_de
         "a route's dependencies as Dependants whose .call is the function",
         "web/access.py (which routes take a submission slot)",
     )
+
+
+# --- opentelemetry -------------------------------------------------------------------------------
+
+
+def test_opentelemetry_proxy_tracer_says_what_it_delegates_to() -> None:
+    from opentelemetry import trace
+
+    proxy = trace.ProxyTracer("areafetch-pin")
+    _pin(
+        isinstance(getattr(proxy, "_tracer", None), trace.NoOpTracer),
+        "opentelemetry.trace.ProxyTracer._tracer",
+        "a NoOpTracer while no tracer provider is installed",
+        "tracing._tracing_off",
+    )

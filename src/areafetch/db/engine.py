@@ -19,7 +19,6 @@ from areafetch.errors import ServiceUnavailable
 
 __all__ = [
     "PING_AFTER_IDLE_S",
-    "DriverExecutor",
     "async_url",
     "connection",
     "create_engine",
@@ -82,10 +81,6 @@ async def open_driver_pool(database_url: str, *, max_size: int) -> asyncpg.Pool:
         max_inactive_connection_lifetime=PING_AFTER_IDLE_S,
     )
     return pool
-
-
-DriverExecutor = asyncpg.Pool | asyncpg.Connection
-"""What runs a statement at the driver level: the driver pool, or the connection under an engine's."""
 
 
 def _ping_idle_connections(engine: Engine, after_idle_s: float) -> None:

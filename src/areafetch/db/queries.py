@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
+import asyncpg
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from areafetch.db.engine import DriverExecutor, driver_errors
+from areafetch.db.engine import driver_errors
 from areafetch.db.tables import test_job_runs
 from areafetch.tracing import traced_write
 
@@ -29,7 +30,7 @@ _UPSERT_TEST_JOB_RUN: Final = """
 
 @traced_write("upsert", "test_job_runs")
 async def record_test_job_run(
-    driver: DriverExecutor,
+    pool: asyncpg.Pool,
     *,
     job_id: str,
     queue: str,
@@ -47,7 +48,7 @@ async def record_test_job_run(
         ServiceUnavailable: PostgreSQL could not be reached or was lost.
     """
     with driver_errors:
-        await driver.execute(
+        await pool.execute(
             _UPSERT_TEST_JOB_RUN, job_id, queue, name, payload, result, attempt, started_at, finished_at
         )
 
