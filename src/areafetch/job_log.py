@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
+from structlog.typing import EventDict
 
 __all__ = ["add_job_ids", "bound", "job_log"]
 
@@ -34,7 +35,7 @@ def bound(job: Any) -> Iterator[None]:
         _current.reset(token)
 
 
-def add_job_ids(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def add_job_ids(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """structlog processor: `job_id` (and `area_id` for an area's jobs) of the job being run.
 
     One context variable set per job, read only when a line is logged: binding the ids as structlog

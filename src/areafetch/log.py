@@ -20,57 +20,65 @@ from typing import Any, TextIO
 
 import orjson
 import structlog
+from structlog.typing import EventDict
 
 from areafetch.config import LogFormat
 from areafetch.job_log import add_job_ids
 
 __all__ = ["configure_logging", "get_logger"]
 
+# structlog's method names that are not level names (as `structlog.processors.add_log_level` maps them)
+_LEVEL_NAMES = {"warn": "warning", "exception": "error"}
+
 
 def configure_logging(*, level: str = "INFO", log_format: LogFormat = "auto") -> None:
     """Route structlog and the stdlib `logging` through one renderer on stderr."""
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
-    renderer: Any = (
-        structlog.processors.JSONRenderer(serializer=_json_line)
-        if use_json
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    shared: list[Any] = [
-        add_job_ids,
-        structlog.processors.add_log_level,
-        structlog.stdlib.add_logger_name,
-        _timestamp if use_json else structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
+    if use_json:
+        own: list[Any] = [_standard_fields, _render_json]
+        foreign: list[Any] = [structlog.processors.format_exc_info, _render_json]
+    else:
+        console = [
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ]
+        own, foreign = [_standard_fields, *console], console
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                renderer,
-            ],
+            foreign_pre_chain=[_standard_fields, structlog.stdlib.ExtraAdder()],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *foreign],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=own,
         logger_factory=_stderr_logger,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=True,
     )
 
 
-def _timestamp(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """The time, left for orjson to write in ISO 8601 (a tenth of what formatting it here costs)."""
+def _standard_fields(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+    """What every line has: level, logger, time and the ids of the job being run.
+
+    One processor, not structlog's four (a worker writes two lines per job, and with rendering on
+    the same call the line costs a sixth less). The time is left for orjson to write in ISO 8601
+    (a tenth of what formatting it here costs)."""
+    event_dict["level"] = _LEVEL_NAMES.get(method_name, method_name)
+    record = event_dict.get("_record")  # a stdlib record: its logger, not the formatter's
+    event_dict["logger"] = logger.name if record is None else record.name
     event_dict["timestamp"] = datetime.now(UTC)
-    return event_dict
+    return add_job_ids(logger, method_name, event_dict)
 
 
-def _json_line(event_dict: Any, **kwargs: Any) -> str:
-    return orjson.dumps(event_dict, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z, **kwargs).decode()
+def _render_json(logger: Any, method_name: str, event_dict: EventDict) -> str:
+    if "exc_info" in event_dict:  # `log.exception`: the traceback as text, under `exception`
+        event_dict = structlog.processors.format_exc_info(logger, method_name, event_dict)
+    return orjson.dumps(event_dict, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z).decode()
 
 
 class _NamedWriteLogger(structlog.WriteLogger):

@@ -224,12 +224,16 @@ def traced_write(
         names = {"db.system.name": "postgresql", "db.operation.name": operation, "db.collection.name": table}
 
         @functools.wraps(write)
-        async def traced(*args: P.args, **kwargs: P.kwargs) -> R:
-            if _tracing_off():
-                return await write(*args, **kwargs)
-            with TRACER.start_as_current_span(f"{operation} {table}", kind=SpanKind.CLIENT, attributes=names):
-                return await write(*args, **kwargs)
+        def traced(*args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+            if _tracing_off():  # the write itself: no frame of ours for each of its awaits to pass
+                return write(*args, **kwargs)
+            return _in_client_span(f"{operation} {table}", names, write(*args, **kwargs))
 
         return traced
 
     return decorate
+
+
+async def _in_client_span(name: str, attributes: dict[str, str], work: Awaitable[R]) -> R:
+    with TRACER.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes):
+        return await work

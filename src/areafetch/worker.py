@@ -14,6 +14,7 @@ Job outcomes and durations are counted in-process and published to Redis for the
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import os
 import signal
@@ -32,7 +33,7 @@ from areafetch.cpu import CpuPool
 from areafetch.db import create_engine, open_driver_pool
 from areafetch.errors import InvalidPayload, ServiceUnavailable
 from areafetch.job_log import bound, job_log
-from areafetch.jobs import find_spec
+from areafetch.jobs import JobSpec, find_spec
 from areafetch.log import get_logger
 from areafetch.metrics import MetricsPublisher, count_job
 from areafetch.processors import PROCESSORS, JobContext, Resources
@@ -271,12 +272,11 @@ class WorkerProcess:
     # --- jobs -----------------------------------------------------------------------------
 
     def _processor_for(self, queue_name: str, resources: Resources) -> BullmqProcessor:
-        async def process(job: Any, token: str) -> Any:
-            return await self._process_job(job, queue_name, resources)
+        # A partial, not a closure: every frame between bullmq and the processor is passed again each
+        # time the job's awaits resume, a dozen times for a short job.
+        return functools.partial(self._process_job, queue_name=queue_name, resources=resources)
 
-        return process
-
-    async def _process_job(self, job: Any, queue_name: str, resources: Resources) -> Any:
+    async def _process_job(self, job: Any, token: str, *, queue_name: str, resources: Resources) -> Any:
         attempt = int(job.attemptsMade) + 1
         fields = {"job_id": str(job.id), "queue": queue_name, "name": job.name, "attempt": attempt}
         started = time.perf_counter()
@@ -288,7 +288,8 @@ class WorkerProcess:
                     f"attempt {attempt} of {job.opts.get('attempts') or 1}; the last: {job.failedReason}"
                 )
             try:
-                result = await self._dispatch(job, queue_name, resources, attempt)
+                spec, work = self._start_work(job, queue_name, resources, attempt)
+                result = spec.result_model.model_validate(await work).model_dump(mode="json")
             except asyncio.CancelledError:
                 log.warning("job.interrupted", **fields, duration_ms=_elapsed_ms(started))
                 raise
@@ -307,7 +308,10 @@ class WorkerProcess:
             log.info("job.completed", **fields, duration_ms=_elapsed_ms(started))
         return result
 
-    async def _dispatch(self, job: Any, queue_name: str, resources: Resources, attempt: int) -> Any:
+    def _start_work(
+        self, job: Any, queue_name: str, resources: Resources, attempt: int
+    ) -> tuple[JobSpec[Any, Any], Awaitable[Any]]:
+        """The job's spec and its processor's work, not yet awaited (one frame fewer to resume)."""
         spec = find_spec(queue_name, str(job.name))
         processor = PROCESSORS.get(spec) if spec else None
         if spec is None or processor is None:
@@ -325,8 +329,7 @@ class WorkerProcess:
             max_attempts=int(job.opts.get("attempts") or 1),
             bullmq_job=job,
         )
-        result = await processor(payload, ctx)
-        return spec.result_model.model_validate(result).model_dump(mode="json")
+        return spec, processor(payload, ctx)
 
 
 def _elapsed_s(started: float) -> float:
