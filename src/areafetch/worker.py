@@ -90,6 +90,7 @@ class WorkerProcess:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._workers: list[Worker] = []
+        self._log = log  # bound at the start of serving (`_serve`), once logging is configured
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -117,6 +118,9 @@ class WorkerProcess:
     async def _serve(self, resources: Resources, publisher: MetricsPublisher) -> None:
         """Take jobs until asked to stop, then let the ones in flight finish (or force them)."""
         await self._warm_up(resources)
+        # structlog's advice for a hot logger: the module's is a proxy that assembles the logger anew
+        # on every call; a bound one skips that (two lines per job).
+        self._log = log.bind()
         gc.freeze()  # what starting made lives as long as the process: no collection scans it again
         if AREAS_QUEUE in self.queue_names:
             await self._schedule_retention()
@@ -282,7 +286,7 @@ class WorkerProcess:
         started = time.perf_counter()
         # Every line logged while the job runs (processors, providers, the limiter) carries its ids.
         with job_span(job, queue_name, attempt), bound(job):
-            log.info("job.started", **fields)
+            self._log.info("job.started", **fields)
             if attempt > 1:
                 await job_log(
                     f"attempt {attempt} of {job.opts.get('attempts') or 1}; the last: {job.failedReason}"
@@ -305,7 +309,7 @@ class WorkerProcess:
                 )
                 raise
             count_job(queue_name, str(job.name), "completed", _elapsed_s(started))
-            log.info("job.completed", **fields, duration_ms=_elapsed_ms(started))
+            self._log.info("job.completed", **fields, duration_ms=_elapsed_ms(started))
         return result
 
     def _start_work(
