@@ -295,12 +295,12 @@ class WorkerProcess:
                 spec, work = self._start_work(job, queue_name, resources, attempt)
                 result = spec.result_model.model_validate(await work).model_dump(mode="json")
             except asyncio.CancelledError:
-                log.warning("job.interrupted", **fields, duration_ms=_elapsed_ms(started))
+                self._log.warning("job.interrupted", **fields, duration_ms=_elapsed_ms(started))
                 raise
             except Exception as exc:
                 final = isinstance(exc, UnrecoverableError) or attempt >= int(job.opts.get("attempts") or 1)
                 count_job(queue_name, str(job.name), "failed" if final else "retried", _elapsed_s(started))
-                log.warning(
+                self._log.warning(
                     "job.failed",
                     **fields,
                     duration_ms=_elapsed_ms(started),
