@@ -4,6 +4,7 @@ and factories for the worker and web processes, started as the OS processes they
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import structlog
 from fastapi import FastAPI
 
 from areafetch.config import Settings
@@ -179,3 +181,16 @@ def area_settings(settings: Settings, helsinki_pbf: Path) -> Settings:
             "worker_concurrency": 4,
         }
     )
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """For a test that configures logging as a process does: the tests after it keep theirs."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:] = handlers
+        root.setLevel(level)

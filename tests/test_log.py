@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
-import structlog
 
 from areafetch.job_log import bound
 from areafetch.log import configure_logging, get_logger
 
 
-@pytest.fixture
-def json_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        structlog.reset_defaults()
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
 def test_own_and_library_lines_share_one_json_shape(
-    json_logging: None, capsys: pytest.CaptureFixture[str]
+    restored_logging: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     configure_logging(level="INFO", log_format="json")
     log = get_logger("areafetch.worker")

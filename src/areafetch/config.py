@@ -6,6 +6,7 @@ and pass explicit values down.
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -24,6 +25,7 @@ MIN_API_TOKEN_LENGTH = 16
 
 Environment = Literal["development", "test", "production"]
 LogFormat = Literal["auto", "json", "console"]
+EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 
 
 class Settings(BaseSettings):
@@ -97,6 +99,11 @@ class Settings(BaseSettings):
     )
     cpu_workers: int = Field(
         default=0, ge=0, le=64, description="process-pool size for CPU work (0 = number of CPUs)"
+    )
+    event_loop: EventLoopChoice = Field(
+        default="auto",
+        description="the event loop of the worker and the web app: `uvloop`, `asyncio` (Python's own), or `auto` "
+        "(uvloop where it is installed, as it is with areafetch on Linux and macOS)",
     )
     cpu_nice: int = Field(
         default=10,
@@ -383,6 +390,13 @@ class Settings(BaseSettings):
         if negative:
             raise ValueError(f"prices must be >= 0 USD per 1,000 calls: {', '.join(negative)}")
         return {**DEFAULT_PRICES_USD_PER_1000, **value}
+
+    @field_validator("event_loop")
+    @classmethod
+    def _uvloop_installed(cls, value: EventLoopChoice) -> EventLoopChoice:
+        if value == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ValueError("uvloop is not installed (use `auto` or `asyncio`)")
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -32,6 +32,7 @@ from areafetch.constants import AREAS_QUEUE
 from areafetch.cpu import CpuPool
 from areafetch.db import create_engine, open_driver_pool
 from areafetch.errors import InvalidPayload, ServiceUnavailable
+from areafetch.event_loop import running_loop_name
 from areafetch.job_log import bound, job_log
 from areafetch.jobs import JobSpec, find_spec
 from areafetch.log import get_logger
@@ -134,6 +135,7 @@ class WorkerProcess:
             worker=self.name,
             queues=list(self.queue_names),
             concurrency=self.concurrency,
+            loop=running_loop_name(),
             redis=redacted_url(self.settings.redis_url),
         )
         await self._stop.wait()

@@ -35,6 +35,20 @@ async def test_worker_processes_test_job_and_records_it(
     assert completed["queue"] == TEST_QUEUE
     assert completed["attempt"] == 1
     assert completed["duration_ms"] >= 0
+    assert worker.events("worker.started")[0]["loop"] == "uvloop"  # the default where it is installed
+
+
+async def test_a_worker_on_asyncios_own_loop_processes_test_jobs(
+    env: dict[str, str], processes: ProcessFactory, queues: Queues
+) -> None:
+    worker = await processes.worker({**env, "AREAFETCH_EVENT_LOOP": "asyncio"})
+    job_id = await enqueue_test_job(queues, TestJobPayload(message="on asyncio", cpu_ms=20))
+
+    job = await finished(queues, job_id)
+
+    assert job.state == "completed"
+    assert job.result["cpu_iterations"] > 0  # the process pool answered this loop too
+    assert worker.events("worker.started")[0]["loop"] == "asyncio"
 
 
 async def test_failing_job_is_retried_with_exponential_backoff_then_failed(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from areafetch import event_loop
 from areafetch.config import Settings, get_settings
 from areafetch.log import configure_logging
 from areafetch.tracing import TracingError, configure_tracing, shutdown_tracing, tracing_wanted
@@ -59,6 +59,7 @@ def web(
         factory=True,
         host=settings.web_host,
         port=settings.web_port,
+        loop=event_loop.loop_name(settings.event_loop),
         log_config=None,
         timeout_keep_alive=settings.web_keepalive_s,
         timeout_graceful_shutdown=10,
@@ -95,7 +96,7 @@ def worker(
         stop_when_orphaned(watch_parent)
     configure_tracing("areafetch-worker")
     try:
-        asyncio.run(run_worker(settings, queues=queue or None))
+        event_loop.run(run_worker(settings, queues=queue or None), settings.event_loop)
     finally:
         shutdown_tracing()
 
