@@ -6,7 +6,6 @@ and pass explicit values down.
 
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from areafetch.areas.google_prices import DEFAULT_PRICES_USD_PER_1000, GoogleFields, SkuName
+from areafetch.event_loop import EventLoopChoice, uvloop_installed
 
 # bullmq blocks on Redis for at most 10 s (BZPOPMIN in the worker, XREAD in QueueEvents).
 # A socket timeout must stay above that, or every idle wait ends in a TimeoutError.
@@ -25,7 +25,6 @@ MIN_API_TOKEN_LENGTH = 16
 
 Environment = Literal["development", "test", "production"]
 LogFormat = Literal["auto", "json", "console"]
-EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 
 
 class Settings(BaseSettings):
@@ -394,7 +393,7 @@ class Settings(BaseSettings):
     @field_validator("event_loop")
     @classmethod
     def _uvloop_installed(cls, value: EventLoopChoice) -> EventLoopChoice:
-        if value == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        if value == "uvloop" and not uvloop_installed():
             raise ValueError("uvloop is not installed (use `auto` or `asyncio`)")
         return value
 

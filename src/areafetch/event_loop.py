@@ -13,17 +13,21 @@ import importlib.util
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal, TypeVar
 
-from areafetch.config import EventLoopChoice
+__all__ = ["EventLoopChoice", "loop_name", "run", "running_loop_name", "uvloop_installed"]
 
-__all__ = ["loop_name", "run", "running_loop_name"]
-
+EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
+LoopName = Literal["uvloop", "asyncio"]
 T = TypeVar("T")
 
 
-def loop_name(choice: EventLoopChoice) -> Literal["uvloop", "asyncio"]:
+def uvloop_installed() -> bool:
+    return importlib.util.find_spec("uvloop") is not None
+
+
+def loop_name(choice: EventLoopChoice) -> LoopName:
     """The loop a setting resolves to on this machine."""
     if choice == "auto":
-        return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+        return "uvloop" if uvloop_installed() else "asyncio"
     return choice
 
 
@@ -33,12 +37,12 @@ def run(main: Coroutine[Any, Any, T], choice: EventLoopChoice) -> T:
         return runner.run(main)
 
 
-def running_loop_name() -> str:
+def running_loop_name() -> LoopName:
     """`uvloop` or `asyncio`: the loop this coroutine runs on (for the worker's start line)."""
     return "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
 
 
-def _loop_factory(name: Literal["uvloop", "asyncio"]) -> Callable[[], asyncio.AbstractEventLoop]:
+def _loop_factory(name: LoopName) -> Callable[[], asyncio.AbstractEventLoop]:
     if name == "uvloop":
         import uvloop
 
