@@ -16,26 +16,29 @@ async def _loop_seen() -> str:
     return event_loop.running_loop_name()
 
 
-@pytest.mark.parametrize(("choice", "expected"), [("auto", "uvloop"), ("uvloop", "uvloop"), ("asyncio", "asyncio")])
+@pytest.mark.parametrize(
+    ("choice", "expected"), [("auto", "uvloop"), ("uvloop", "uvloop"), ("asyncio", "asyncio")]
+)
 def test_run_uses_the_chosen_loop(choice: str, expected: str) -> None:
     assert event_loop.run(_loop_seen(), choice) == expected  # type: ignore[arg-type]
 
 
-def test_auto_falls_back_to_asyncio_where_uvloop_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def uvloop_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "uvloop" else real_find_spec(name, *a)
     )
 
+
+@pytest.mark.usefixtures("uvloop_missing")
+def test_auto_falls_back_to_asyncio_where_uvloop_is_missing() -> None:
     assert event_loop.loop_name("auto") == "asyncio"
     assert event_loop.run(_loop_seen(), "auto") == "asyncio"
 
 
+@pytest.mark.usefixtures("uvloop_missing")
 def test_asking_for_uvloop_where_it_is_missing_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "uvloop" else real_find_spec(name, *a)
-    )
     monkeypatch.setenv("AREAFETCH_EVENT_LOOP", "uvloop")
 
     with pytest.raises(ValidationError, match="event_loop") as caught:

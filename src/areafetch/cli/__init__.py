@@ -38,7 +38,9 @@ def _settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         for error in exc.errors(include_url=False, include_input=False):
             where = f"AREAFETCH_{str(error['loc'][0]).upper()}: " if error["loc"] else ""
-            typer.echo(f"areafetch: invalid settings: {where}{error['msg'].removeprefix('Value error, ')}", err=True)
+            typer.echo(
+                f"areafetch: invalid settings: {where}{error['msg'].removeprefix('Value error, ')}", err=True
+            )
         raise typer.Exit(2) from None
     configure_logging(level=settings.log_level, log_format=settings.log_format)
     return settings
