@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -42,6 +42,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The minute-long cross-process tests first: xdist hands out the first tests round robin, so
     they run side by side from the start instead of one worker finishing them alone at the end."""
     items.sort(key=lambda item: not _runs_for_a_minute(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test that ran `areafetch` processes shows what they logged that went wrong: a CI
+    log keeps only the report, not the processes' log files."""
+    report = yield
+    factory = getattr(item, "funcargs", {}).get("processes")
+    if report.failed and isinstance(factory, ProcessFactory):
+        for title, text in factory.report_sections():
+            report.sections.append((title, text))
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -93,6 +93,9 @@ async def wait_healthy(base_url: str, child: ChildProcess, *, timeout_s: float) 
     await eventually(healthy, timeout_s=timeout_s, interval_s=0.1, what=f"{base_url}/healthz")
 
 
+_PROBLEM_LEVELS = ("warning", "error", "critical")
+
+
 class ChildProcess:
     """An `areafetch` command running as its own OS process, its stderr/stdout in a log file."""
 
@@ -142,6 +145,11 @@ class ChildProcess:
 
         return await eventually(probe, timeout_s=timeout_s, what=f"{event} {match} in {self.args}")
 
+    def problems(self, last: int = 30) -> str:
+        """Its last warning and error lines; the end of its output when it logged none."""
+        lines = [json.dumps(record) for record in self.events() if record.get("level") in _PROBLEM_LEVELS]
+        return "\n".join(lines[-last:] or self.text().splitlines()[-last:])
+
     def signal(self, signum: int = signal.SIGTERM) -> None:
         self.proc.send_signal(signum)
 
@@ -182,6 +190,13 @@ class ProcessFactory:
         base_url = f"http://127.0.0.1:{port}"
         await wait_healthy(base_url, child, timeout_s=30)
         return child, base_url
+
+    def report_sections(self) -> list[tuple[str, str]]:
+        """For a failed test's report: what each child logged that went wrong."""
+        return [
+            (f"{child.log_path.name} (pid {child.pid}): warnings and errors", child.problems())
+            for child in self.children
+        ]
 
     def kill_all(self) -> None:
         for child in self.children:

@@ -31,7 +31,7 @@ async def test_a_refresh_is_a_new_run_whose_changes_name_each_edit_and_a_failed_
     async with area_client(settings) as client:
         first_id = await submit(client, area=HELSINKI_POLYGON, sources=["overpass"], categories=["cafe"])
         first = await finished_area(client, first_id)
-        assert first["state"] == "completed"
+        assert first["state"] == "completed", first["failed_tiles"]
         assert first["run"] == 1
         assert added not in await stored_ids(settings, first_id, "overpass")
 
@@ -47,7 +47,7 @@ async def test_a_refresh_is_a_new_run_whose_changes_name_each_edit_and_a_failed_
         assert second_ask.status_code == 409
         assert "run 2 of area" in second_ask.json()["detail"]
         second = await finished_area(client, started["area_id"])
-        assert second["state"] == "completed"
+        assert second["state"] == "completed", second["failed_tiles"]
         assert (second["run"], second["refresh_of"]) == (2, first_id)
 
         runs = (await client.get(f"/api/areas/{started['area_id']}/runs")).json()

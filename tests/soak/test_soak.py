@@ -270,7 +270,6 @@ async def test_soak_with_faults(
     overpass_fake: OverpassFake,
     google_places_fake: GooglePlacesFake,
 ) -> None:
-    overpass_fake.configure(penalty_s=1.0)  # our shared pause (2 s at least in tests) outlasts it: no ban
     redis, postgres = RedisServer(tmp_path), PostgresServer()
     redis.start()
     postgres.start()
