@@ -8,6 +8,8 @@ options (attempts, backoff, removeOnComplete/removeOnFail, as `default_job_optio
   ``cpu_ms=0``: the whole worker path (payload validation, structured logs, metrics, the test
   job's two progress updates and its row upserted into PostgreSQL, result validation).
   Jobs are added with areafetch's own ``enqueue_many`` (bullmq ``addBulk``).
+- ``areafetch_quiet``: the same with ``AREAFETCH_LOG_LEVEL=WARNING``: no ``job.started`` and
+  ``job.completed`` lines (failures are still logged), to show what the two lines per job cost.
 - ``bullmq``: a raw `bullmq` Python Worker whose processor returns at once
   (`bench/_bullmq_noop_worker.py`); jobs added with ``Queue.addBulk``.
 - ``by_hand``: a raw `bullmq` Python Worker doing the test job's work written by hand (progress
@@ -19,8 +21,8 @@ options (attempts, backoff, removeOnComplete/removeOnFail, as `default_job_optio
 For 1, 2 and 4 worker processes per variant (areafetch's as ``areafetch worker --processes N``, one
 supervisor and its N workers; the others N processes started side by side): all report ready, then in
 each of ``ROUNDS`` rounds, variant after variant (the order rotating each round), the variant's
-queue is paused, ``JOBS`` jobs are added (2,000: 27 batches within about two minutes; set
-``AREAFETCH_BENCH_QUEUE_JOBS`` for more), the queue is resumed and the clock runs from the
+queue is paused, ``JOBS`` jobs are added (4,000; set ``AREAFETCH_BENCH_QUEUE_JOBS`` for more or
+fewer: with 2,000 single rounds spread by ±7 %), the queue is resumed and the clock runs from the
 resume until no job is waiting or active (Redis polled every 10 ms); no job may fail. The worker
 processes' CPU time per job (user + system, from psutil) is recorded too: unlike jobs/s, other
 load on the machine barely moves it; so is the share of the whole machine's CPU that was busy during
@@ -33,7 +35,7 @@ Set ``AREAFETCH_BENCH_PROFILE=DIR`` to run each areafetch worker under cProfile,
 time (`bench/_profiled.py`; one ``DIR/worker-<prefix>-<n>.prof`` each, written when it stops; N
 processes are then started side by side, not under a supervisor).
 Needs node and npm for the Node.js variant (installed once into ``.cache/bench-node/``); without
-them that variant is skipped. Takes about two minutes on an idle machine.
+them that variant is skipped. Takes about 15 minutes on this 2-core machine.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psutil
+import redis
 from bullmq import Queue
 from sqlalchemy import func, select
 
@@ -75,17 +78,19 @@ REPO = Path(__file__).resolve().parent.parent
 NODE_SOURCE = Path(__file__).parent / "node"
 NODE_CACHE = REPO / ".cache" / "bench-node"  # git-ignored; node_modules survive between runs
 
-Variant = Literal["areafetch", "bullmq", "by_hand", "node"]
-VARIANTS: tuple[Variant, ...] = ("areafetch", "bullmq", "by_hand", "node")
+Variant = Literal["areafetch", "areafetch_quiet", "bullmq", "by_hand", "node"]
+VARIANTS: tuple[Variant, ...] = ("areafetch", "areafetch_quiet", "bullmq", "by_hand", "node")
+AREAFETCH_VARIANTS: tuple[Variant, ...] = ("areafetch", "areafetch_quiet")
 LABELS = {
     "areafetch": "areafetch worker (test job)",
+    "areafetch_quiet": "areafetch worker, log level WARNING",
     "bullmq": "raw bullmq Python, no-op",
     "by_hand": "raw bullmq Python, the test job's work by hand",
     "node": "Node.js BullMQ 5.81.5, no-op",
 }
 PROCESS_COUNTS = (1, 2, 4)
 ROUNDS = 5
-JOBS = int(os.environ.get("AREAFETCH_BENCH_QUEUE_JOBS", "2000"))
+JOBS = int(os.environ.get("AREAFETCH_BENCH_QUEUE_JOBS", "4000"))
 ADD_CHUNK = 1000
 POLL_S = 0.01
 READY_TIMEOUT_S = 60.0
@@ -143,8 +148,10 @@ def _command(
     """The command line, environment and ready marker of one worker process (for areafetch with
     ``processes`` > 1: of its supervisor, ``areafetch worker --processes N``)."""
     options = json.dumps(_worker_options(setup, prefix))
-    if variant == "areafetch":
+    if variant in AREAFETCH_VARIANTS:
         env = _areafetch_env(setup, prefix)
+        if variant == "areafetch_quiet":
+            env["AREAFETCH_LOG_LEVEL"] = "WARNING"
         worker = [sys.executable, "-m", "areafetch", "worker", "--queue", TEST_QUEUE]
         if processes > 1:
             worker += ["--processes", str(processes)]
@@ -152,7 +159,8 @@ def _command(
             output = Path(PROFILE_DIR) / f"worker-{prefix}-{index}.prof"
             output.parent.mkdir(parents=True, exist_ok=True)
             worker = [sys.executable, "-m", "bench._profiled", str(output), "areafetch", *worker[3:]]
-        return worker, env, '"worker.started"'
+        # At WARNING the worker logs nothing when it starts: its bullmq connections say it is ready.
+        return worker, env, '"worker.started"' if variant == "areafetch" else _connected(prefix)
     if variant in ("bullmq", "by_hand"):
         if variant == "by_hand":
             options = json.dumps(
@@ -161,6 +169,23 @@ def _command(
         return [sys.executable, "-m", "bench._bullmq_noop_worker", options], dict(os.environ), "ready"
     assert setup.node_dir is not None
     return ["node", str(setup.node_dir / "noop_worker.mjs"), options], dict(os.environ), "ready"
+
+
+_CONNECTED = "connected:"
+
+
+def _connected(prefix: str) -> str:
+    """The ready marker of a worker that logs nothing: its bullmq connections' client name prefix."""
+    return f"{_CONNECTED}{prefix}:{TEST_QUEUE}:w:"
+
+
+def _connected_workers(client_name_prefix: str) -> int:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        names = {c["name"] for c in client.client_list() if c["name"].startswith(client_name_prefix)}
+    finally:
+        client.close()
+    return len(names)
 
 
 @dataclass
@@ -173,6 +198,8 @@ class WorkerProcess:
     def ready(self) -> bool:
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.proc.args!r} exited early:\n{self.log_path.read_text()[-3000:]}")
+        if self.marker.startswith(_CONNECTED):
+            return _connected_workers(self.marker.removeprefix(_CONNECTED)) >= self.workers
         return self.log_path.read_text().count(self.marker) >= self.workers
 
     def cpu_s(self) -> float:
@@ -186,7 +213,7 @@ class WorkerProcess:
 def worker_processes(setup: Setup, variant: Variant, processes: int) -> Iterator[list[WorkerProcess]]:
     """Start ``processes`` workers of ``variant`` on its own prefix; SIGTERM them all at the end."""
     prefix = setup.prefix(variant, processes)
-    supervised = variant == "areafetch" and not PROFILE_DIR
+    supervised = variant in AREAFETCH_VARIANTS and not PROFILE_DIR
     started: list[WorkerProcess] = []
     try:
         for index in range(1 if supervised else processes):
@@ -225,7 +252,7 @@ def _payload(round_no: int, index: int) -> TestJobPayload:
 
 async def _add_jobs(setup: Setup, variant: Variant, prefix: str, queue: Queue, round_no: int) -> None:
     payloads = [_payload(round_no, index) for index in range(JOBS)]
-    if variant == "areafetch":
+    if variant in AREAFETCH_VARIANTS:
         queues = Queues(setup.settings.model_copy(update={"queue_prefix": prefix}))
         try:
             for start in range(0, JOBS, ADD_CHUNK):
@@ -387,12 +414,16 @@ def summarise(rows: list[dict[str, Any]], variants: tuple[Variant, ...]) -> list
         by_hand = _by_round(rows, "by_hand", processes, "jobs_per_s")
         ratios = [ours[n] / noop[n] for n in sorted(ours)]
         path_ratios = [ours[n] / by_hand[n] for n in sorted(ours)]
+        quiet = _by_round(rows, "areafetch_quiet", processes, "jobs_per_s")
+        quiet_ratios = [quiet[n] / by_hand[n] for n in sorted(quiet)]
         entry: dict[str, Any] = {
             "processes": processes,
             "ratio": statistics.median(ratios),
             "ratios": ratios,
             "path_ratio": statistics.median(path_ratios),
             "path_ratios": path_ratios,
+            "quiet_path_ratio": statistics.median(quiet_ratios),
+            "quiet_path_ratios": quiet_ratios,
         }
         for v in variants:
             entry[v] = statistics.median(_by_round(rows, v, processes, "jobs_per_s").values())
@@ -415,15 +446,18 @@ def table(summary: list[dict[str, Any]], variants: tuple[Variant, ...]) -> str:
         "process; CPU ms/job = the worker processes' user+system CPU over the batch / jobs; "
         "ratios = areafetch / the raw bullmq Python worker's jobs/s, per round, median:",
         "",
-        f"| worker processes | {header} | areafetch / no-op (per round) | areafetch / by hand (per round) |",
-        "| ---: | " + " | ".join("---:" for _ in variants) + " | ---: | ---: |",
+        f"| worker processes | {header} | areafetch / no-op (per round) | areafetch / by hand (per round) "
+        "| areafetch at WARNING / by hand (per round) |",
+        "| ---: | " + " | ".join("---:" for _ in variants) + " | ---: | ---: | ---: |",
     ]
     for entry in summary:
         cells = " | ".join(f"{entry[v]:,.0f} ({entry[f'{v}_cpu_ms']:.2f})" for v in variants)
         noop = ", ".join(f"{ratio:.2f}" for ratio in entry["ratios"])
         by_hand = ", ".join(f"{ratio:.2f}" for ratio in entry["path_ratios"])
+        quiet = ", ".join(f"{ratio:.2f}" for ratio in entry["quiet_path_ratios"])
         lines.append(
-            f"| {entry['processes']} | {cells} | {entry['ratio']:.3f} ({noop}) | {entry['path_ratio']:.3f} ({by_hand}) |"
+            f"| {entry['processes']} | {cells} | {entry['ratio']:.3f} ({noop}) | {entry['path_ratio']:.3f} ({by_hand}) "
+            f"| {entry['quiet_path_ratio']:.3f} ({quiet}) |"
         )
     lines += [
         "",
@@ -459,6 +493,14 @@ def figures(summary: list[dict[str, Any]], variants: tuple[Variant, ...]) -> lis
         )
         for e in summary
     ]
+    result += [
+        Figure(
+            f"areafetch at log level WARNING (no per-job lines) / by hand, {e['processes']} process(es)",
+            e["quiet_path_ratio"],
+            "ratio",
+        )
+        for e in summary
+    ]
     result.append(
         at_least(
             "areafetch jobs/s, --processes 2 / --processes 1", scaling(summary, "areafetch"), TARGET_SCALING
@@ -476,7 +518,7 @@ def figures(summary: list[dict[str, Any]], variants: tuple[Variant, ...]) -> lis
 def main() -> Report:
     tag = uuid.uuid4().hex[:10]
     node_dir = install_node()
-    variants = VARIANTS if node_dir is not None else VARIANTS[:3]
+    variants = VARIANTS if node_dir is not None else tuple(v for v in VARIANTS if v != "node")
     with bench_database() as database_url, tempfile.TemporaryDirectory(prefix="bench-queue-") as logs:
         settings = Settings(redis_url=REDIS_URL, database_url=database_url)
         setup = Setup(tag, settings, node_dir, Path(logs))
@@ -485,7 +527,7 @@ def main() -> Report:
             recorded = asyncio.run(_recorded_runs(database_url))
         finally:
             delete_keys(REDIS_URL, f"bq{tag}*")
-    expected = JOBS * ROUNDS * len(PROCESS_COUNTS)
+    expected = JOBS * ROUNDS * len(PROCESS_COUNTS) * len(set(variants) & set(AREAFETCH_VARIANTS))
     if recorded != expected:
         raise RuntimeError(f"areafetch recorded {recorded} test job runs, expected {expected}")
     summary = summarise(rows, variants)
