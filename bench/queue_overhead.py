@@ -144,7 +144,7 @@ def _areafetch_env(setup: Setup, prefix: str) -> dict[str, str]:
 
 def _command(
     setup: Setup, variant: Variant, prefix: str, index: int, processes: int = 1
-) -> tuple[list[str], dict[str, str], str]:
+) -> tuple[list[str], dict[str, str], str | BullmqConnections]:
     """The command line, environment and ready marker of one worker process (for areafetch with
     ``processes`` > 1: of its supervisor, ``areafetch worker --processes N``)."""
     options = json.dumps(_worker_options(setup, prefix))
@@ -160,7 +160,7 @@ def _command(
             output.parent.mkdir(parents=True, exist_ok=True)
             worker = [sys.executable, "-m", "bench._profiled", str(output), "areafetch", *worker[3:]]
         # At WARNING the worker logs nothing when it starts: its bullmq connections say it is ready.
-        return worker, env, '"worker.started"' if variant == "areafetch" else _connected(prefix)
+        return worker, env, '"worker.started"' if variant == "areafetch" else BullmqConnections(prefix)
     if variant in ("bullmq", "by_hand"):
         if variant == "by_hand":
             options = json.dumps(
@@ -171,35 +171,34 @@ def _command(
     return ["node", str(setup.node_dir / "noop_worker.mjs"), options], dict(os.environ), "ready"
 
 
-_CONNECTED = "connected:"
+@dataclass(frozen=True)
+class BullmqConnections:
+    """The ready marker of a worker that logs nothing: its bullmq connections, named after its queue."""
 
+    prefix: str
 
-def _connected(prefix: str) -> str:
-    """The ready marker of a worker that logs nothing: its bullmq connections' client name prefix."""
-    return f"{_CONNECTED}{prefix}:{TEST_QUEUE}:w:"
-
-
-def _connected_workers(client_name_prefix: str) -> int:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        names = {c["name"] for c in client.client_list() if c["name"].startswith(client_name_prefix)}
-    finally:
-        client.close()
-    return len(names)
+    def workers(self) -> int:
+        """How many workers (distinct client names) are connected to the test queue."""
+        name_prefix = f"{self.prefix}:{TEST_QUEUE}:w:"
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            return len({c["name"] for c in client.client_list() if c["name"].startswith(name_prefix)})
+        finally:
+            client.close()
 
 
 @dataclass
 class WorkerProcess:
     proc: subprocess.Popen[bytes]
     log_path: Path
-    marker: str
+    marker: str | BullmqConnections
     workers: int = 1  # worker processes it runs (a supervisor's children each log the marker)
 
     def ready(self) -> bool:
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.proc.args!r} exited early:\n{self.log_path.read_text()[-3000:]}")
-        if self.marker.startswith(_CONNECTED):
-            return _connected_workers(self.marker.removeprefix(_CONNECTED)) >= self.workers
+        if isinstance(self.marker, BullmqConnections):
+            return self.marker.workers() >= self.workers
         return self.log_path.read_text().count(self.marker) >= self.workers
 
     def cpu_s(self) -> float:
@@ -405,6 +404,11 @@ def _by_round(rows: list[dict[str, Any]], variant: Variant, processes: int, key:
     return {r["round"]: r[key] for r in rows if r["variant"] == variant and r["processes"] == processes}
 
 
+def _per_round(ours: dict[int, float], theirs: dict[int, float]) -> list[float]:
+    """The ratio of two variants' figures in each round (they ran side by side)."""
+    return [ours[n] / theirs[n] for n in sorted(ours)]
+
+
 def summarise(rows: list[dict[str, Any]], variants: tuple[Variant, ...]) -> list[dict[str, Any]]:
     """Per process count: median jobs/s and CPU ms/job of each variant, the median per-round ratio."""
     summary = []
@@ -412,10 +416,9 @@ def summarise(rows: list[dict[str, Any]], variants: tuple[Variant, ...]) -> list
         ours = _by_round(rows, "areafetch", processes, "jobs_per_s")
         noop = _by_round(rows, "bullmq", processes, "jobs_per_s")
         by_hand = _by_round(rows, "by_hand", processes, "jobs_per_s")
-        ratios = [ours[n] / noop[n] for n in sorted(ours)]
-        path_ratios = [ours[n] / by_hand[n] for n in sorted(ours)]
         quiet = _by_round(rows, "areafetch_quiet", processes, "jobs_per_s")
-        quiet_ratios = [quiet[n] / by_hand[n] for n in sorted(quiet)]
+        ratios, path_ratios = _per_round(ours, noop), _per_round(ours, by_hand)
+        quiet_ratios = _per_round(quiet, by_hand)
         entry: dict[str, Any] = {
             "processes": processes,
             "ratio": statistics.median(ratios),

@@ -53,8 +53,7 @@ def pytest_runtest_makereport(
     report = yield
     factory = getattr(item, "funcargs", {}).get("processes")
     if report.failed and isinstance(factory, ProcessFactory):
-        for title, text in factory.report_sections():
-            report.sections.append((title, text))
+        report.sections.extend(factory.report_sections())
     return report
 
 
