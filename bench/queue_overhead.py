@@ -23,11 +23,15 @@ supervisor and its N workers; the others N processes started side by side): all 
 each of ``ROUNDS`` rounds, variant after variant (the order rotating each round), the variant's
 queue is paused, ``JOBS`` jobs are added (4,000; set ``AREAFETCH_BENCH_QUEUE_JOBS`` for more or
 fewer: with 2,000 single rounds spread by ±7 %), the queue is resumed and the clock runs from the
-resume until no job is waiting or active (Redis polled every 10 ms); no job may fail. The worker
-processes' CPU time per job (user + system, from psutil) is recorded too: unlike jobs/s, other
-load on the machine barely moves it; so is the share of the whole machine's CPU that was busy during
-the batch (on 2 cores, what a second worker process can still gain). Figures are medians over the rounds; the ratio areafetch / raw bullmq Python is taken per round (the
-two ran side by side) and its median reported.
+resume to the last job's ``finishedOn`` (the newest score in the completed set: the bench polls every
+100 ms only to see that the queue has drained, and costs the workers next to no CPU); no job may fail.
+The worker processes' CPU time per job (user + system, from psutil) is recorded too: unlike
+jobs/s, other load on the machine barely moves it. So is where the rest of the machine's CPU went
+(Redis, PostgreSQL, the bench, the rest) and the share of both cores that was busy. A second worker
+process can only use the time one process leaves idle, at no less CPU per job, so 1 / busy (with one
+process) is the most two can reach over one on this machine: the "2-process ceiling". Figures are medians over the rounds; the
+ratio areafetch / raw bullmq Python is taken per round (the two ran side by side) and its median
+reported.
 
     python -m bench queue_overhead        (or: python -m bench.queue_overhead)
 
@@ -54,10 +58,11 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import asyncpg
 import psutil
 import redis
 from bullmq import Queue
@@ -92,7 +97,7 @@ PROCESS_COUNTS = (1, 2, 4)
 ROUNDS = 5
 JOBS = int(os.environ.get("AREAFETCH_BENCH_QUEUE_JOBS", "4000"))
 ADD_CHUNK = 1000
-POLL_S = 0.01
+POLL_S = 0.1
 READY_TIMEOUT_S = 60.0
 DRAIN_TIMEOUT_S = 120.0
 TARGET_RATIO = 0.9
@@ -288,11 +293,59 @@ def _cpu_s(workers: list[WorkerProcess]) -> float:
     return sum(worker.cpu_s() for worker in workers)
 
 
-def _machine_busy(before: Any, after: Any) -> float:
-    """The share of all cores' time that was not idle between two `psutil.cpu_times()`."""
-    total = sum(after) - sum(before)
-    idle = (after.idle + after.iowait) - (before.idle + before.iowait)
-    return (total - idle) / total if total > 0 else 0.0
+def _busy_cpu_s(times: Any) -> float:
+    """All cores' non-idle seconds in a `psutil.cpu_times()` reading."""
+    return float(sum(times) - times.idle - times.iowait)
+
+
+@dataclass(frozen=True)
+class Servers:
+    """The local Redis and PostgreSQL server processes, whose CPU time each batch splits out."""
+
+    redis: psutil.Process
+    postmaster: psutil.Process
+
+    @classmethod
+    async def find(cls, settings: Settings) -> Servers:
+        """The Redis server (INFO's process_id) and the PostgreSQL postmaster (the parent of a
+        backend) of ``settings``; both must run on this machine."""
+        client = redis.Redis.from_url(settings.redis_url)
+        try:
+            redis_pid = int(client.info("server")["process_id"])
+        finally:
+            client.close()
+        conn = await asyncpg.connect(plain_dsn(settings.database_url))
+        try:
+            backend = psutil.Process(int(await conn.fetchval("SELECT pg_backend_pid()")))
+        finally:
+            await conn.close()
+        postmaster = backend.parent()
+        if postmaster is None:
+            raise RuntimeError("PostgreSQL's postmaster not found: the benchmark needs a local server")
+        return cls(psutil.Process(redis_pid), postmaster)
+
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds so far: Redis, and PostgreSQL's postmaster with every backend, live or ended."""
+        postmaster = self.postmaster.cpu_times()
+        backends = 0.0
+        for backend in self.postmaster.children():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                backends += sum(backend.cpu_times()[:2])
+        postgres = sum(postmaster[:4]) + backends  # user, system, and ended children's user, system
+        return {"redis": sum(self.redis.cpu_times()[:2]), "postgres": postgres}
+
+
+def _cpu_reading(workers: list[WorkerProcess], servers: Servers) -> dict[str, float]:
+    """CPU seconds so far: the machine (all cores, busy), the workers, Redis, PostgreSQL, the bench."""
+    return {
+        "machine": _busy_cpu_s(psutil.cpu_times()),
+        "workers": _cpu_s(workers),
+        **servers.cpu_s(),
+        "bench": sum(psutil.Process().cpu_times()[:2]),
+    }
+
+
+CPU_PARTS = ("workers", "redis", "postgres", "bench", "rest")
 
 
 @dataclass(frozen=True)
@@ -300,11 +353,35 @@ class Batch:
     jobs_per_s: float
     cpu_ms_per_job: float  # of the worker processes, summed
     machine_busy: float  # share of all cores busy during the batch (workers, Redis, PostgreSQL, this)
+    machine_cpu_ms_per_job: dict[str, float]  # the busy cores' time by whom: CPU_PARTS and "machine"
+
+    def row(self) -> dict[str, float]:
+        split = {f"{part}_cpu_ms": ms for part, ms in self.machine_cpu_ms_per_job.items()}
+        return {
+            "jobs_per_s": self.jobs_per_s,
+            "cpu_ms_per_job": self.cpu_ms_per_job,
+            "machine_busy": self.machine_busy,
+            **split,
+        }
+
+    def split(self) -> str:
+        return ", ".join(f"{part} {self.machine_cpu_ms_per_job[part]:.3f}" for part in CPU_PARTS)
 
 
-async def run_batch(setup: Setup, variant: Variant, workers: list[WorkerProcess], round_no: int) -> Batch:
-    """Add ``JOBS`` jobs to the paused queue, resume it, time until all are done: jobs/s and the
-    worker processes' CPU time per job (which load from other processes does not inflate)."""
+async def _last_finished_s(queue: Queue) -> float:
+    """When the newest completed job finished (epoch seconds, the worker's clock: this machine's)."""
+    newest = await queue.client.zrevrange(queue.keys["completed"], 0, 0, withscores=True)
+    if not newest:
+        raise RuntimeError("no completed job: the batch cannot be timed")
+    return float(newest[0][1]) / 1000
+
+
+async def run_batch(
+    setup: Setup, variant: Variant, workers: list[WorkerProcess], servers: Servers, round_no: int
+) -> Batch:
+    """Add ``JOBS`` jobs to the paused queue, resume it, time until the last is done: jobs/s, the
+    worker processes' CPU time per job (which load from other processes does not inflate) and where
+    the machine's CPU went."""
     processes = sum(worker.workers for worker in workers)
     prefix = setup.prefix(variant, processes)
     options = {
@@ -318,23 +395,23 @@ async def run_batch(setup: Setup, variant: Variant, workers: list[WorkerProcess]
         await _add_jobs(setup, variant, prefix, queue, round_no)
         if (await _unfinished(queue))[0] != JOBS:
             raise RuntimeError(f"{variant}: expected {JOBS} jobs queued")
-        cpu_before, machine_before = _cpu_s(workers), psutil.cpu_times()
+        before = _cpu_reading(workers, servers)
         await queue.resume()
-        started = time.perf_counter()
-        deadline = started + DRAIN_TIMEOUT_S
-        while True:
-            pending, failed = await _unfinished(queue)
-            if not pending:
-                break
+        started = time.time()
+        deadline = time.perf_counter() + DRAIN_TIMEOUT_S
+        while (pending := await _unfinished(queue))[0]:
             if time.perf_counter() > deadline:
-                raise RuntimeError(f"{variant}: {pending} jobs unfinished after {DRAIN_TIMEOUT_S} s")
+                raise RuntimeError(f"{variant}: {pending[0]} jobs unfinished after {DRAIN_TIMEOUT_S} s")
             await asyncio.sleep(POLL_S)
-        elapsed = time.perf_counter() - started
-        cpu = _cpu_s(workers) - cpu_before
-        busy = _machine_busy(machine_before, psutil.cpu_times())
-        if failed:
-            raise RuntimeError(f"{variant}: {failed} jobs failed")
-        return Batch(JOBS / elapsed, cpu * 1000 / JOBS, busy)
+        after = _cpu_reading(workers, servers)
+        if pending[1]:
+            raise RuntimeError(f"{variant}: {pending[1]} jobs failed")
+        elapsed = await _last_finished_s(queue) - started
+        used = {part: after[part] - before[part] for part in after}
+        used["rest"] = used["machine"] - sum(used[part] for part in CPU_PARTS[:-1])
+        per_job = {part: seconds * 1000 / JOBS for part, seconds in used.items()}
+        busy = used["machine"] / ((psutil.cpu_count() or 1) * elapsed)
+        return Batch(JOBS / elapsed, per_job["workers"], busy, per_job)
     finally:
         await queue.close()
 
@@ -379,6 +456,7 @@ async def _recorded_runs(database_url: str) -> int:
 def measure(setup: Setup, variants: tuple[Variant, ...]) -> list[dict[str, Any]]:
     """One row per (variant, process count, round): jobs/s and worker CPU ms per job."""
     rows: list[dict[str, Any]] = []
+    servers = asyncio.run(Servers.find(setup.settings))
     for processes in PROCESS_COUNTS:
         with contextlib.ExitStack() as stack:
             pools = {v: stack.enter_context(worker_processes(setup, v, processes)) for v in variants}
@@ -387,14 +465,14 @@ def measure(setup: Setup, variants: tuple[Variant, ...]) -> list[dict[str, Any]]
             for round_no in range(ROUNDS):
                 shift = round_no % len(variants)
                 for variant in variants[shift:] + variants[:shift]:
-                    batch = asyncio.run(run_batch(setup, variant, pools[variant], round_no))
+                    batch = asyncio.run(run_batch(setup, variant, pools[variant], servers, round_no))
                     rows.append(
-                        {"variant": variant, "processes": processes, "round": round_no, **asdict(batch)}
+                        {"variant": variant, "processes": processes, "round": round_no, **batch.row()}
                     )
                     print(
                         f"  {processes} process(es), round {round_no + 1}, {variant}: "
-                        f"{batch.jobs_per_s:,.0f} jobs/s, {batch.cpu_ms_per_job:.3f} CPU ms/job, "
-                        f"machine {batch.machine_busy:.0%} busy",
+                        f"{batch.jobs_per_s:,.0f} jobs/s, machine {batch.machine_busy:.0%} busy, "
+                        f"CPU ms/job: {batch.split()}",
                         flush=True,
                     )
     return rows
@@ -432,6 +510,9 @@ def summarise(rows: list[dict[str, Any]], variants: tuple[Variant, ...]) -> list
             entry[v] = statistics.median(_by_round(rows, v, processes, "jobs_per_s").values())
             entry[f"{v}_cpu_ms"] = statistics.median(_by_round(rows, v, processes, "cpu_ms_per_job").values())
             entry[f"{v}_busy"] = statistics.median(_by_round(rows, v, processes, "machine_busy").values())
+            for part in (*CPU_PARTS, "machine"):
+                key = f"{part}_cpu_ms"
+                entry[f"{v}_{key}"] = statistics.median(_by_round(rows, v, processes, key).values())
         summary.append(entry)
     return summary
 
@@ -440,6 +521,11 @@ def scaling(summary: list[dict[str, Any]], variant: Variant) -> float:
     """Median jobs/s of ``variant`` with 2 worker processes over that with 1."""
     by_processes = {entry["processes"]: entry[variant] for entry in summary}
     return float(by_processes[2] / by_processes[1])
+
+
+def ceiling(summary: list[dict[str, Any]], variant: Variant) -> float:
+    """The most jobs/s two processes can reach over one: one process left 1 - busy of the machine idle."""
+    return float(1 / summary[0][f"{variant}_busy"])
 
 
 def table(summary: list[dict[str, Any]], variants: tuple[Variant, ...]) -> str:
@@ -465,17 +551,32 @@ def table(summary: list[dict[str, Any]], variants: tuple[Variant, ...]) -> str:
     lines += [
         "",
         "Two worker processes against one (areafetch: `areafetch worker --processes 2`, one supervisor); "
-        "machine busy = the share of both cores' time not idle during the batch (median), whoever used it "
-        "(the workers, Redis, PostgreSQL, this benchmark's producer and poller):",
+        "machine busy = the share of both cores' time not idle during the batch (median), whoever used it; "
+        "2-process ceiling = 1 / machine busy with 1 process (a second process can only use the idle "
+        "time, at the same CPU per job):",
         "",
-        "| variant | jobs/s, 2 processes / 1 | machine busy, 1 process | machine busy, 2 processes |",
-        "| --- | ---: | ---: | ---: |",
+        "| variant | jobs/s, 2 processes / 1 | machine busy, 1 process | 2-process ceiling | machine busy, 2 processes |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     one, two = summary[0], summary[1]
     for v in variants:
         lines.append(
-            f"| {LABELS[v]} | {scaling(summary, v):.2f} | {one[f'{v}_busy']:.0%} | {two[f'{v}_busy']:.0%} |"
+            f"| {LABELS[v]} | {scaling(summary, v):.2f} | {one[f'{v}_busy']:.0%} | {ceiling(summary, v):.2f} "
+            f"| {two[f'{v}_busy']:.0%} |"
         )
+    lines += [
+        "",
+        "Where the machine's CPU went, ms per job (median): the worker processes, the Redis server, "
+        "PostgreSQL (postmaster and backends), this benchmark (producer and poller, mostly idle while "
+        "timing), the rest of the machine; machine = all busy cores' time / jobs:",
+        "",
+        "| variant | processes | " + " | ".join(CPU_PARTS) + " | machine |",
+        "| --- | ---: | " + " | ".join("---:" for _ in CPU_PARTS) + " | ---: |",
+    ]
+    for entry in summary:
+        for v in variants:
+            cells = " | ".join(f"{entry[f'{v}_{part}_cpu_ms']:.3f}" for part in (*CPU_PARTS, "machine"))
+            lines.append(f"| {LABELS[v]} | {entry['processes']} | {cells} |")
     return "\n".join(lines)
 
 
@@ -507,6 +608,13 @@ def figures(summary: list[dict[str, Any]], variants: tuple[Variant, ...]) -> lis
     result.append(
         at_least(
             "areafetch jobs/s, --processes 2 / --processes 1", scaling(summary, "areafetch"), TARGET_SCALING
+        )
+    )
+    result.append(
+        Figure(
+            "2-process ceiling on this machine (1 / machine busy with 1 process)",
+            ceiling(summary, "areafetch"),
+            "ratio",
         )
     )
     one = summary[0]
