@@ -23,6 +23,7 @@ from areafetch.queue import Queues
 from areafetch.web.app import create_app
 from tests.fakes.fixtures import (
     TEST_USER_AGENT,
+    TESTS_PAUSE_AFTER_429_S,
     google_places_fake,
     helsinki_data,
     helsinki_pbf,
@@ -184,7 +185,7 @@ def area_settings(settings: Settings, helsinki_pbf: Path) -> Settings:
             "overpass_burst": 1,
             "overpass_max_in_flight": 1,
             "overpass_max_wait_s": 120.0,
-            "overpass_pause_min_s": 2.0,
+            "overpass_pause_min_s": TESTS_PAUSE_AFTER_429_S,
             "overpass_max_tile_km2": 0.08,
             "google_places_rate_per_s": 8.0,  # 5 + 60 * 8 = 485 calls a minute, under the fake's 600
             "google_places_burst": 5,

@@ -32,7 +32,7 @@ from areafetch.db import areas as area_queries
 from areafetch.db import create_engine
 from areafetch.jobs import TestJobPayload
 from areafetch.queue import Queues, enqueue_test_job
-from tests.fakes.fixtures import TEST_USER_AGENT
+from tests.fakes.fixtures import TEST_USER_AGENT, TESTS_PAUSE_AFTER_429_S
 from tests.fakes.google_places import GooglePlacesFake, GooglePlacesFault
 from tests.fakes.overpass import OverpassFake
 from tests.helpers import ProcessFactory, settings_env
@@ -198,7 +198,7 @@ def cli_settings(settings: Settings, helsinki_pbf: Path, overpass_fake: Overpass
             "overpass_rate_per_s": 1.8,  # the fake allows 2 queries/s per client
             "overpass_max_in_flight": 1,
             "overpass_max_wait_s": 120.0,
-            "overpass_pause_min_s": 2.0,
+            "overpass_pause_min_s": TESTS_PAUSE_AFTER_429_S,
             "overpass_max_tile_km2": 0.05,
         }
     )

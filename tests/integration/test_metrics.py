@@ -26,7 +26,7 @@ from areafetch.metrics import (
     worker_key,
 )
 from areafetch.queue import Queues, enqueue_test_job
-from tests.fakes.fixtures import TEST_USER_AGENT
+from tests.fakes.fixtures import TEST_USER_AGENT, TESTS_PAUSE_AFTER_429_S
 from tests.fakes.overpass import OverpassFake
 from tests.helpers import REDIS_URL, ProcessFactory, area_client, eventually, settings_env
 from tests.pipeline import HELSINKI_POLYGON, finished_area, submit
@@ -120,7 +120,7 @@ def overpass_settings(settings: Settings, helsinki_pbf: Path, overpass_fake: Ove
             "overpass_burst": 1,
             "overpass_max_in_flight": 1,
             "overpass_max_wait_s": 60.0,
-            "overpass_pause_min_s": 2.0,
+            "overpass_pause_min_s": TESTS_PAUSE_AFTER_429_S,
             "overpass_max_tile_km2": 2.0,  # one tile
         }
     )
