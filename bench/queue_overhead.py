@@ -315,11 +315,10 @@ class Servers:
         finally:
             client.close()
         conn = await asyncpg.connect(plain_dsn(settings.database_url))
-        try:
-            backend = psutil.Process(int(await conn.fetchval("SELECT pg_backend_pid()")))
+        try:  # the backend ends with the connection: ask for its parent first
+            postmaster = psutil.Process(int(await conn.fetchval("SELECT pg_backend_pid()"))).parent()
         finally:
             await conn.close()
-        postmaster = backend.parent()
         if postmaster is None:
             raise RuntimeError("PostgreSQL's postmaster not found: the benchmark needs a local server")
         return cls(psutil.Process(redis_pid), postmaster)
