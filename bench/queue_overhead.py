@@ -350,21 +350,15 @@ CPU_PARTS = ("workers", "redis", "postgres", "bench", "rest")
 @dataclass(frozen=True)
 class Batch:
     jobs_per_s: float
-    cpu_ms_per_job: float  # of the worker processes, summed
     machine_busy: float  # share of all cores busy during the batch (workers, Redis, PostgreSQL, this)
-    machine_cpu_ms_per_job: dict[str, float]  # the busy cores' time by whom: CPU_PARTS and "machine"
+    cpu_ms_per_job: dict[str, float]  # the busy cores' time by whom: CPU_PARTS and "machine"
 
     def row(self) -> dict[str, float]:
-        split = {f"{part}_cpu_ms": ms for part, ms in self.machine_cpu_ms_per_job.items()}
-        return {
-            "jobs_per_s": self.jobs_per_s,
-            "cpu_ms_per_job": self.cpu_ms_per_job,
-            "machine_busy": self.machine_busy,
-            **split,
-        }
+        split = {f"{part}_cpu_ms": ms for part, ms in self.cpu_ms_per_job.items()}
+        return {"jobs_per_s": self.jobs_per_s, "machine_busy": self.machine_busy, **split}
 
     def split(self) -> str:
-        return ", ".join(f"{part} {self.machine_cpu_ms_per_job[part]:.3f}" for part in CPU_PARTS)
+        return ", ".join(f"{part} {self.cpu_ms_per_job[part]:.3f}" for part in CPU_PARTS)
 
 
 async def _last_finished_s(queue: Queue) -> float:
@@ -410,7 +404,7 @@ async def run_batch(
         used["rest"] = used["machine"] - sum(used[part] for part in CPU_PARTS[:-1])
         per_job = {part: seconds * 1000 / JOBS for part, seconds in used.items()}
         busy = used["machine"] / ((psutil.cpu_count() or 1) * elapsed)
-        return Batch(JOBS / elapsed, per_job["workers"], busy, per_job)
+        return Batch(JOBS / elapsed, busy, per_job)
     finally:
         await queue.close()
 
@@ -507,7 +501,6 @@ def summarise(rows: list[dict[str, Any]], variants: tuple[Variant, ...]) -> list
         }
         for v in variants:
             entry[v] = statistics.median(_by_round(rows, v, processes, "jobs_per_s").values())
-            entry[f"{v}_cpu_ms"] = statistics.median(_by_round(rows, v, processes, "cpu_ms_per_job").values())
             entry[f"{v}_busy"] = statistics.median(_by_round(rows, v, processes, "machine_busy").values())
             for part in (*CPU_PARTS, "machine"):
                 key = f"{part}_cpu_ms"
@@ -539,7 +532,7 @@ def table(summary: list[dict[str, Any]], variants: tuple[Variant, ...]) -> str:
         "| ---: | " + " | ".join("---:" for _ in variants) + " | ---: | ---: | ---: |",
     ]
     for entry in summary:
-        cells = " | ".join(f"{entry[v]:,.0f} ({entry[f'{v}_cpu_ms']:.2f})" for v in variants)
+        cells = " | ".join(f"{entry[v]:,.0f} ({entry[f'{v}_workers_cpu_ms']:.2f})" for v in variants)
         noop = ", ".join(f"{ratio:.2f}" for ratio in entry["ratios"])
         by_hand = ", ".join(f"{ratio:.2f}" for ratio in entry["path_ratios"])
         quiet = ", ".join(f"{ratio:.2f}" for ratio in entry["quiet_path_ratios"])
