@@ -37,6 +37,7 @@ dev: install
 
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: install-dev
 	$(BIN)/mypy

@@ -52,7 +52,12 @@ def _report() -> StatusReport:
         finished_at=NOW,
     )
     worker = WorkerInfo(
-        name="worker-host-01:12345", address="127.0.0.1:50000", connections=3, age_s=86_400, idle_s=7, queues=["areas"]
+        name="worker-host-01:12345",
+        address="127.0.0.1:50000",
+        connections=3,
+        age_s=86_400,
+        idle_s=7,
+        queues=["areas"],
     )
     return StatusReport(
         queues=[QueueStatus("test-jobs", counts), QueueStatus("areas", counts)],
@@ -77,7 +82,17 @@ def test_every_header_and_figure_is_whole_at_any_width(width: int) -> None:
     assert max(len(line) for line in output.splitlines()) <= width
     for header in (*JOB_STATES, "workers", "next slot in", "requests today", "budget left", "categories"):
         assert header in output, header
-    for figure in ("1000", "1007", "123,456", "987,654,321", "9,876", str(AREA_ID), "4321/4321", "7654", "86400"):
+    for figure in (
+        "1000",
+        "1007",
+        "123,456",
+        "987,654,321",
+        "9,876",
+        str(AREA_ID),
+        "4321/4321",
+        "7654",
+        "86400",
+    ):
         assert figure in output, figure
     assert "Helsinki city centre, cafés" in output
 

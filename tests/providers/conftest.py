@@ -19,8 +19,6 @@ from tests.helpers import REDIS_URL
 __all__ = ["google_places_fake", "helsinki_data", "helsinki_pbf", "overpass_fake"]
 
 
-
-
 @pytest.fixture
 async def redis_client() -> AsyncIterator[aioredis.Redis]:
     client = create_client(REDIS_URL, socket_timeout_s=10)

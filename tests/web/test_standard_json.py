@@ -22,7 +22,10 @@ def write_routes() -> list[tuple[str, str]]:
     app = create_app(Settings(environment="test"))
     found = [
         # Fixed ids: every xdist worker must collect the same test names.
-        (method, str(context.path_format).replace("{area_id}", str(uuid.UUID(int=1))).replace("{job_id}", "j1"))
+        (
+            method,
+            str(context.path_format).replace("{area_id}", str(uuid.UUID(int=1))).replace("{job_id}", "j1"),
+        )
         for context in iter_route_contexts(app.routes)  # included routers' routes, with their prefixes
         if isinstance(context.original_route, APIRoute)
         for method in sorted((context.original_route.methods or set()) & WRITE_METHODS)
