@@ -192,6 +192,12 @@ class BullmqConnections:
             client.close()
 
 
+def _process_cpu_s(process: psutil.Process) -> float:
+    """User + system CPU seconds one process has used so far."""
+    user, system = process.cpu_times()[:2]
+    return float(user + system)
+
+
 @dataclass
 class WorkerProcess:
     proc: subprocess.Popen[bytes]
@@ -210,7 +216,7 @@ class WorkerProcess:
         """User + system CPU seconds used so far by the process and its children (a supervisor's
         workers, a worker's CPU pool)."""
         parent = psutil.Process(self.proc.pid)
-        return sum(sum(p.cpu_times()[:2]) for p in (parent, *parent.children(recursive=True)))
+        return sum(_process_cpu_s(p) for p in (parent, *parent.children(recursive=True)))
 
 
 @contextlib.contextmanager
@@ -288,14 +294,11 @@ async def _unfinished(queue: Queue) -> tuple[int, int]:
     return sum(pending), failed
 
 
-def _cpu_s(workers: list[WorkerProcess]) -> float:
-    """User + system CPU seconds the worker processes have used so far."""
-    return sum(worker.cpu_s() for worker in workers)
-
-
 def _busy_cpu_s(times: Any) -> float:
-    """All cores' non-idle seconds in a `psutil.cpu_times()` reading."""
-    return float(sum(times) - times.idle - times.iowait)
+    """All cores' non-idle seconds in a `psutil.cpu_times()` reading, as `psutil.cpu_percent` counts
+    them (guest time is already in user and nice: counted once)."""
+    total = sum(times) - getattr(times, "guest", 0) - getattr(times, "guest_nice", 0)
+    return float(total - times.idle - times.iowait)
 
 
 @dataclass(frozen=True)
@@ -329,18 +332,18 @@ class Servers:
         backends = 0.0
         for backend in self.postmaster.children():
             with contextlib.suppress(psutil.NoSuchProcess):
-                backends += sum(backend.cpu_times()[:2])
+                backends += _process_cpu_s(backend)
         postgres = sum(postmaster[:4]) + backends  # user, system, and ended children's user, system
-        return {"redis": sum(self.redis.cpu_times()[:2]), "postgres": postgres}
+        return {"redis": _process_cpu_s(self.redis), "postgres": postgres}
 
 
 def _cpu_reading(workers: list[WorkerProcess], servers: Servers) -> dict[str, float]:
     """CPU seconds so far: the machine (all cores, busy), the workers, Redis, PostgreSQL, the bench."""
     return {
         "machine": _busy_cpu_s(psutil.cpu_times()),
-        "workers": _cpu_s(workers),
+        "workers": sum(worker.cpu_s() for worker in workers),
         **servers.cpu_s(),
-        "bench": sum(psutil.Process().cpu_times()[:2]),
+        "bench": _process_cpu_s(psutil.Process()),
     }
 
 
