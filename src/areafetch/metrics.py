@@ -19,7 +19,6 @@ Only counters and histograms are published; gauges would not mean anything summe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -32,6 +31,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from redis.exceptions import RedisError
 
 from areafetch import history
+from areafetch.background import stop_task
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -234,9 +234,7 @@ class MetricsPublisher:
         """Stop the loop and publish the final counts."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
         await self.publish()
 
     async def publish(self) -> bool:

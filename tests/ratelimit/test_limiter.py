@@ -4,7 +4,9 @@ and failing closed."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
+import random
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +20,7 @@ from redis.backoff import NoBackoff
 from areafetch.areas.budget import budget_refusals, fits_budget
 from areafetch.errors import BudgetExhausted, LimiterTimeout, ServiceUnavailable
 from areafetch.ratelimit import Grant, Limiter, LimitPolicy, checked_before_each_call
+from areafetch.ratelimit._lease import LeaseKeeper
 from areafetch.redis import create_client
 from tests.helpers import REDIS_URL
 from tests.ratelimit import _procs
@@ -223,6 +226,23 @@ async def test_a_long_call_keeps_its_lease(
     assert expiry is not None
     assert expiry > ended_at  # renewed, not just granted long ago
     assert (await waiter).slot_us >= ended_at
+
+
+async def test_a_lease_keeper_renewing_back_to_back_stops_every_time(make_limiter: MakeLimiter) -> None:
+    """Most of these stops land while a renewal is being written, where Python 3.11's `wait_for`
+    (under redis-py's socket timeout) swallowed the cancellation three times in four: the keeper
+    renewed on and stop() never returned (`areafetch.background`)."""
+    limiter = make_limiter(LimitPolicy(rate_per_s=100, burst=10, max_in_flight=1, max_wait_s=10))
+    async with limiter.acquire() as grant:
+        for _ in range(60):
+            keeper = LeaseKeeper(
+                functools.partial(limiter._extend, grant.lease_id), interval_s=0.0005, description="test"
+            )
+            keeper.start()
+            await asyncio.sleep(random.uniform(0, 0.004))
+            async with asyncio.timeout(5):
+                await keeper.stop()
+            assert not keeper.lost
 
 
 def limiter_leases(limiter: Limiter) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from areafetch.background import stop_task
 from areafetch.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -42,13 +43,7 @@ class LeaseKeeper:
             self._handle = None
         task, self._task = self._task, None
         if task is not None and not task.done():
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
+            await stop_task(task)
 
     def _spawn(self) -> None:
         self._handle = None
